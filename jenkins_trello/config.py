@@ -1,0 +1,75 @@
+"""Configuration from the environment, as DESIGN.md names it; errors name the variable, never its value."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .trello import DEFAULT_API_URL, TrelloClient
+
+
+class ConfigError(Exception):
+    """Bad usage or configuration: exit code 2 with this one-line message."""
+
+
+def _get(env: Mapping[str, str], name: str, default: str = "") -> str:
+    return (env.get(name) or default).strip()
+
+
+def _require(env: Mapping[str, str], names: list[str], why: str) -> None:
+    missing = [n for n in names if not _get(env, n)]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set ({why})")
+
+
+@dataclass(frozen=True)
+class TrelloConfig:
+    key: str
+    token: str
+    board: str
+    list: str
+    done_list: str
+    api_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TrelloConfig:
+        _require(env, ["TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_BOARD"], "Trello credentials and board")
+        api_url = _get(env, "TRELLO_API_URL", DEFAULT_API_URL)
+        if not api_url.startswith(("http://", "https://")):
+            raise ConfigError("TRELLO_API_URL must be an http(s) URL")
+        return cls(
+            key=_get(env, "TRELLO_API_KEY"),
+            token=_get(env, "TRELLO_TOKEN"),
+            board=_get(env, "TRELLO_BOARD"),
+            list=_get(env, "TRELLO_LIST", "To Do"),
+            done_list=_get(env, "TRELLO_DONE_LIST", "Done"),
+            api_url=api_url,
+        )
+
+    def client(self, **kwargs: object) -> TrelloClient:
+        return TrelloClient(self.key, self.token, self.api_url, **kwargs)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:  # never show the credentials, even in a debugger or traceback
+        return (f"TrelloConfig(board={self.board!r}, list={self.list!r}, "
+                f"done_list={self.done_list!r}, api_url={self.api_url!r})")
+
+
+@dataclass(frozen=True)
+class JenkinsConfig:
+    url: str
+    user: str | None
+    token: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> JenkinsConfig:
+        _require(env, ["JENKINS_URL"], "Jenkins sets it in builds; set it for reconcile")
+        url = _get(env, "JENKINS_URL")
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError("JENKINS_URL must be an http(s) URL")
+        user, token = _get(env, "JENKINS_USER") or None, _get(env, "JENKINS_API_TOKEN") or None
+        if bool(user) != bool(token):
+            raise ConfigError("JENKINS_USER and JENKINS_API_TOKEN go together: set both, or neither for anonymous")
+        return cls(url=url, user=user, token=token)
+
+    def __repr__(self) -> str:
+        return f"JenkinsConfig(url={self.url!r}, user={self.user!r})"

@@ -1,0 +1,249 @@
+"""Card lifecycle: what should happen on the board, decided as pure functions, then applied.
+
+Both sources share this module. The Jenkins side and the alert bridge each turn
+their event into a ``Want`` (should the subject have an open card, and with
+what text); ``plan`` compares it with the board snapshot and returns the
+writes; ``apply`` performs them through the Trello client and, after a create,
+re-reads once to catch a twin made by a concurrent writer (two bridge replicas,
+two builds finishing together): the oldest card wins, the rest are archived.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Union
+
+from .cards import Board, Card, with_marker
+from .trello import TrelloClient
+
+FAILING = frozenset({"FAILURE", "UNSTABLE"})
+PASSING = frozenset({"SUCCESS"})
+INERT = frozenset({"ABORTED", "NOT_BUILT"})
+RESULTS = FAILING | PASSING | INERT
+
+
+# --------------------------------------------------------------------------- wants and ops
+
+
+@dataclass(frozen=True)
+class Want:
+    """The desired state of one subject's card.
+
+    ``state`` is written into the marker; an open card whose state differs gets
+    ``comment`` (and, with ``rewrite``, the new name and description). A closed
+    want comments then archives the open card, if there is one.
+    """
+
+    open: bool
+    name: str = ""
+    desc: str = ""
+    state: str = ""
+    comment: str = ""
+    rewrite: bool = False
+
+
+@dataclass(frozen=True)
+class Create:
+    list_id: str
+    name: str
+    desc: str
+
+
+@dataclass(frozen=True)
+class Comment:
+    card_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Update:
+    card_id: str
+    name: str
+    desc: str
+
+
+@dataclass(frozen=True)
+class Archive:
+    card_id: str
+    twin: bool = False
+
+
+Op = Union[Create, Comment, Update, Archive]
+
+
+def plan(key: str, want_for: Callable[[Card | None], Want], board: Board, list_id: str) -> tuple[list[Op], Card | None]:
+    """The writes that bring ``key``'s card to what is wanted, and the card acted on.
+
+    ``want_for`` sees the current open card (oldest twin) because some wants
+    depend on it: a truncated alert list is merged with the card's firing set.
+    Extra twins are always archived, so duplicates converge to one card.
+    """
+    mine = board.cards_for(key)
+    keep = mine[0] if mine else None
+    ops: list[Op] = [Archive(c.id, twin=True) for c in mine[1:]]
+    want = want_for(keep)
+    if want.open:
+        if keep is None:
+            ops.append(Create(list_id, want.name, with_marker(want.desc, key, want.state)))
+        elif keep.state != want.state:
+            if want.comment:
+                ops.append(Comment(keep.id, want.comment))
+            if want.rewrite:
+                ops.append(Update(keep.id, want.name, with_marker(want.desc, key, want.state)))
+    elif keep is not None:
+        if want.comment:
+            ops.append(Comment(keep.id, want.comment))
+        ops.append(Archive(keep.id))
+    return ops, keep
+
+
+def twins(board: Board, key: str) -> list[str]:
+    """Ids to archive when a key has more than one open card: all but the oldest."""
+    return [c.id for c in board.cards_for(key)[1:]]
+
+
+def describe(ops: Sequence[Op]) -> str:
+    """One word for what a plan does, for summaries and metrics."""
+    main = [op for op in ops if not (isinstance(op, Archive) and op.twin)]
+    if not main:
+        return "unchanged"
+    if any(isinstance(op, Create) for op in main):
+        return "created"
+    if any(isinstance(op, Archive) for op in main):
+        return "archived"
+    if any(isinstance(op, Update) for op in main):
+        return "updated"
+    return "commented"
+
+
+# --------------------------------------------------------------------------- apply
+
+
+@dataclass
+class Outcome:
+    action: str
+    card_id: str | None = None
+    card_url: str | None = None
+    writes: int = 0
+    twins_archived: int = 0
+    ops: list[Op] = field(default_factory=list)
+
+
+def apply(
+    client: TrelloClient,
+    key: str,
+    ops: Sequence[Op],
+    keep: Card | None,
+    reread: Callable[[], Board],
+) -> Outcome:
+    """Perform a plan in order; after a create, look once for a concurrent twin.
+
+    Writes are not idempotent on Trello, so a create whose answer was lost may
+    have happened twice; the twin check after creating is also what repairs that.
+    """
+    out = Outcome(action=describe(ops), card_id=keep.id if keep else None, card_url=keep.url if keep else None,
+                  ops=list(ops))
+    created = False
+    for op in ops:
+        if isinstance(op, Create):
+            card = client.create_card(op.list_id, op.name, op.desc)
+            out.card_id = str(card.get("id")) if isinstance(card, dict) else None
+            out.card_url = str(card.get("shortUrl") or card.get("url") or "") if isinstance(card, dict) else None
+            created = True
+        elif isinstance(op, Comment):
+            client.comment(op.card_id, op.text)
+        elif isinstance(op, Update):
+            client.update_card(op.card_id, name=op.name, desc=op.desc)
+        elif isinstance(op, Archive):
+            client.archive_card(op.card_id)
+            if op.twin:
+                out.twins_archived += 1
+        out.writes += 1
+    if created:
+        board = reread()
+        mine = board.cards_for(key)
+        for card_id in twins(board, key):
+            client.archive_card(card_id)
+            out.writes += 1
+            out.twins_archived += 1
+        if mine and mine[0].id != out.card_id:
+            out.card_id, out.card_url = mine[0].id, mine[0].url
+    return out
+
+
+# --------------------------------------------------------------------------- Jenkins transitions
+
+
+@dataclass(frozen=True)
+class Build:
+    number: int
+    result: str | None
+    building: bool
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a build's result means for the board, before looking at the board.
+
+    ``kind``: ``noop`` (no Trello request at all), ``failing`` (the job should
+    have an open card) or ``passing`` (its open card, if any, should go).
+    """
+
+    kind: str
+    reason: str
+    previous: str | None = None
+
+
+def normalize_result(result: str) -> str:
+    """``currentBuild.currentResult`` in any case; unknown values are a usage error."""
+    value = (result or "").strip().upper()
+    if value not in RESULTS:
+        raise ValueError(f"unknown build result {result!r} (expected one of {', '.join(sorted(RESULTS))})")
+    return value
+
+
+def previous_result(builds: Sequence[Build], current: int) -> Build | None:
+    """Latest completed build before ``current`` whose result counts (ABORTED/NOT_BUILT skipped)."""
+    best: Build | None = None
+    for b in builds:
+        if b.number < current and not b.building and b.result and b.result not in INERT:
+            if best is None or b.number > best.number:
+                best = b
+    return best
+
+
+def newer_completed(builds: Sequence[Build], current: int) -> Build | None:
+    """A build newer than ``current`` that already finished with a result that counts."""
+    newer = [b for b in builds if b.number > current and not b.building and b.result and b.result not in INERT]
+    return max(newer, key=lambda b: b.number) if newer else None
+
+
+def job_verdict(result: str, builds: Sequence[Build], current: int) -> Verdict:
+    """The transition table of DESIGN.md, on plain data.
+
+    No previous build counts as SUCCESS; UNSTABLE counts as failing; a current
+    ABORTED or NOT_BUILT changes nothing; a build finishing after a newer one
+    already completed changes nothing (the newer result stands).
+    """
+    result = normalize_result(result)
+    if result in INERT:
+        return Verdict("noop", f"result {result} changes nothing")
+    newer = newer_completed(builds, current)
+    if newer is not None:
+        return Verdict("noop", f"newer build #{newer.number} already completed ({newer.result}); it stands")
+    prev = previous_result(builds, current)
+    prev_result = prev.result if prev else None
+    prev_failing = prev_result in FAILING
+    if result in PASSING:
+        if not prev_failing:
+            return Verdict("noop", "success after success", prev_result)
+        return Verdict("passing", f"fixed after #{prev.number} {prev_result}" if prev else "fixed", prev_result)
+    return Verdict("failing", "still failing" if prev_failing else "first failure", prev_result)
+
+
+def last_counted(builds: Sequence[Build]) -> Build | None:
+    """The job's latest completed build with a result that counts (for reconcile)."""
+    done = [b for b in builds if not b.building and b.result and b.result not in INERT]
+    return max(done, key=lambda b: b.number) if done else None

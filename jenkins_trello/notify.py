@@ -1,0 +1,156 @@
+"""The notifier and the reconciler: read Jenkins, read the board, plan, write (the imperative shell).
+
+Order matters for the request budget: Jenkins first (one request), and the
+board only when the verdict needs it (success after success never touches
+Trello); the test report only when a card is about to be created.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from . import messages
+from .cards import Board, Card, job_key, job_of_key, resolve_list, snapshot
+from .config import ConfigError, TrelloConfig
+from .jenkins import JenkinsError, JenkinsReader, JobNotFound, TestSummary
+from .lifecycle import Archive, Comment, Create, Op, Update, Want, apply, job_verdict, last_counted, plan
+from .trello import TrelloClient, TrelloError
+
+log = logging.getLogger("jenkins_trello")
+
+
+@dataclass
+class Report:
+    """Result lines for stdout, errors for stderr; ``failed`` decides exit code 1."""
+
+    lines: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors)
+
+
+def read_board(client: TrelloClient, cfg: TrelloConfig) -> Board:
+    return snapshot(client.board_lists(cfg.board))
+
+
+def describe_ops(ops: Sequence[Op], board: Board) -> list[str]:
+    """Human-readable lines for a plan, used by --dry-run."""
+    out = []
+    for op in ops:
+        if isinstance(op, Create):
+            out.append(f"create card {op.name!r} in list {board.list_name(op.list_id)!r}")
+        elif isinstance(op, Comment):
+            out.append(f"comment on card {op.card_id}: {op.text.splitlines()[0][:120]}")
+        elif isinstance(op, Update):
+            out.append(f"update card {op.card_id}: {op.name!r}")
+        elif isinstance(op, Archive):
+            out.append(f"archive {'duplicate ' if op.twin else ''}card {op.card_id}")
+    return out
+
+
+def notify(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, job: str, build: int,
+           build_url: str, result: str, dry_run: bool = False) -> Report:
+    """Apply one build's result to the board (DESIGN.md's transition table)."""
+    report = Report()
+    builds = reader.builds(job)
+    verdict = job_verdict(result, builds, build)
+    label = f"{job} #{build}"
+    if verdict.kind == "noop":
+        report.lines.append(f"{label}: nothing to do ({verdict.reason})")
+        return report
+    result = result.strip().upper()
+    me = next((b for b in builds if b.number == build), None)
+    changes = me.changes if me is not None else ()
+    culprits = me.culprits if me is not None else ()
+    url = build_url or (me.url if me is not None else "")
+    key = job_key(job)
+    board = read_board(client, cfg)
+    existing = board.cards_for(key)
+
+    list_id = ""
+    tests: TestSummary | None = None
+    report_error: str | None = None
+    if verdict.kind == "failing" and not existing:
+        try:
+            list_id = resolve_list(board.lists, cfg.list)
+        except LookupError as exc:
+            raise ConfigError(f"TRELLO_LIST: {exc}") from None
+        try:
+            tests = reader.test_summary(job, build)
+        except JenkinsError as exc:  # the card matters more than its test list
+            report_error = str(exc)
+            log.warning("%s", exc)
+
+    if verdict.kind == "failing":
+        want = Want(open=True, name=messages.card_name(job, build, result),
+                    desc=messages.card_desc(job, build, url, result, changes, culprits, tests, report_error),
+                    state=str(build), comment=messages.still_failing(job, build, url, result, changes))
+    else:
+        want = Want(open=False, comment=messages.fixed(job, build, url))
+    ops, keep = plan(key, lambda _card: want, board, list_id)
+
+    if dry_run:
+        steps = describe_ops(ops, board) or ["nothing (the board already says so)"]
+        report.lines += [f"{label}: {verdict.reason}: would {line}" for line in steps]
+        return report
+    outcome = apply(client, key, ops, keep, lambda: read_board(client, cfg))
+    where = f" {outcome.card_url or outcome.card_id}" if (outcome.card_url or outcome.card_id) else ""
+    extra = f", archived {outcome.twins_archived} duplicate(s)" if outcome.twins_archived else ""
+    if outcome.action == "unchanged":
+        report.lines.append(f"{label}: {verdict.reason}: card{where} already up to date{extra}")
+    else:
+        report.lines.append(f"{label}: {verdict.reason}: {outcome.action} card{where}{extra}")
+    return report
+
+
+def reconcile(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, dry_run: bool = False) -> Report:
+    """Archive open job cards whose job now passes or is gone: the net under lost notifications."""
+    report = Report()
+    board = read_board(client, cfg)
+    keys = sorted({c.key for c in board.cards if c.key.startswith("job:")})
+    for key in keys:
+        job = job_of_key(key) or key
+        try:
+            builds = reader.builds(job)
+        except JobNotFound:
+            want = Want(open=False, comment=messages.reconciled_gone(job))
+            reason = "job no longer exists"
+        except JenkinsError as exc:
+            report.errors.append(str(exc))
+            continue
+        else:
+            last = last_counted(builds)
+            if last is not None and last.result == "SUCCESS":
+                want = Want(open=False, comment=messages.reconciled_fixed(last.number, last.url))
+                reason = f"last completed build #{last.number} passed"
+            else:
+                # still failing (or never completed): keep the card, but fold any duplicates
+                def keep_open(card: Card | None) -> Want:
+                    return Want(open=True, state=card.state if card else "")
+
+                ops, keep = plan(key, keep_open, board, "")
+                if ops:
+                    _run(report, client, cfg, key, job, ops, keep, board, "duplicate cards", dry_run)
+                continue
+        ops, keep = plan(key, lambda _c, w=want: w, board, "")
+        _run(report, client, cfg, key, job, ops, keep, board, reason, dry_run)
+    if not report.lines and not report.errors:
+        report.lines.append("reconcile: nothing to do")
+    return report
+
+
+def _run(report: Report, client: TrelloClient, cfg: TrelloConfig, key: str, job: str, ops: Sequence[Op],
+         keep: Card | None, board: Board, reason: str, dry_run: bool) -> None:
+    if dry_run:
+        report.lines += [f"{job}: {reason}: would {line}" for line in describe_ops(ops, board)]
+        return
+    try:
+        outcome = apply(client, key, ops, keep, lambda: read_board(client, cfg))
+    except TrelloError as exc:
+        report.errors.append(str(exc))
+        return
+    report.lines.append(f"{job}: {reason}: {outcome.action} card {outcome.card_url or outcome.card_id}")

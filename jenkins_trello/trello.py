@@ -1,0 +1,322 @@
+"""Trello REST client: the one place that talks HTTP to Trello.
+
+Why it looks like this:
+
+* Credentials go in the ``Authorization: OAuth`` header, never the URL, because
+  requests puts the full URL into exception text and proxies log URLs.
+* Every request has a timeout and is retried with tenacity on 429, 5xx and
+  connection errors, within a bounded time, so a caller (a post step, a webhook
+  that must answer within 25 s) never hangs and never gives up too early.
+* A process-wide pacer keeps us under Trello's 100 requests / 10 s per token,
+  so a burst (an alert storm, a 500-card archival) waits instead of collecting
+  429s; a 429 pauses every thread of the process, not just the one that got it.
+* Errors carry the operation and status only, with any secret scrubbed.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import tenacity
+
+DEFAULT_API_URL = "https://api.trello.com/1"
+CARD_FIELDS = "id,name,desc,idList,closed,dateLastActivity,shortUrl"
+
+
+class TrelloError(Exception):
+    """A Trello call that did not succeed (after retries where retrying makes sense)."""
+
+    def __init__(self, op: str, status: int | None, detail: str = "") -> None:
+        self.op = op
+        self.status = status
+        self.detail = detail
+        where = f"HTTP {status}" if status is not None else "no answer"
+        msg = f"Trello {op} failed: {where}"
+        super().__init__(f"{msg}: {detail}" if detail else msg)
+
+
+class TrelloAuthError(TrelloError):
+    """401/403: retrying cannot help; the credentials or their permissions are wrong."""
+
+
+class TrelloNotFound(TrelloError):
+    """404: the board, list or card does not exist (or is not visible to this token)."""
+
+
+class _Retryable(Exception):
+    def __init__(self, error: TrelloError, wait: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.wait = wait
+
+
+class Pacer:
+    """Sliding-window limiter shared by all threads that use one client.
+
+    ``pause(seconds)`` holds everyone back after a 429, so one rate-limit answer
+    does not turn into a storm of them.
+    """
+
+    def __init__(self, max_requests: int = 95, interval: float = 10.0) -> None:
+        self.max_requests = max_requests
+        self.interval = interval
+        self._sent: collections.deque[float] = collections.deque()
+        self._paused_until = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self, deadline: float | None = None) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._sent and now - self._sent[0] >= self.interval:
+                    self._sent.popleft()
+                wait = self._paused_until - now
+                if wait <= 0 and len(self._sent) < self.max_requests:
+                    self._sent.append(now)
+                    return
+                if wait <= 0:
+                    wait = self.interval - (now - self._sent[0])
+            if deadline is not None and time.monotonic() + wait > deadline:
+                raise TrelloError("pacing", None, "rate limit would delay the request past its deadline")
+            time.sleep(min(max(wait, 0.005), 1.0))
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+
+@dataclass
+class Stats:
+    """Counters for /metrics and benchmarks: requests sent, by outcome, and time spent."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    failures: int = 0
+    seconds: float = 0.0
+    by_op: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, op: str, seconds: float) -> None:
+        with self.lock:
+            self.requests += 1
+            self.seconds += seconds
+            self.by_op[op] = self.by_op.get(op, 0) + 1
+
+    def bump(self, name: str) -> None:
+        with self.lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+
+class TrelloClient:
+    """Thin, safe access to the handful of Trello endpoints the project needs."""
+
+    def __init__(
+        self,
+        key: str,
+        token: str,
+        base_url: str = DEFAULT_API_URL,
+        *,
+        timeout: float = 10.0,
+        retry_seconds: float = 30.0,
+        max_attempts: int = 8,
+        pacer: Pacer | None = None,
+        pool_size: int = 32,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retry_seconds = retry_seconds
+        self.max_attempts = max_attempts
+        self.pacer = pacer or Pacer()
+        self.stats = Stats()
+        self._secrets = tuple(s for s in (key, token) if s)
+        self._local = threading.local()
+        self.session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update(
+            {
+                "Authorization": f'OAuth oauth_consumer_key="{key}", oauth_token="{token}"',
+                "Accept": "application/json",
+                "User-Agent": "jenkins-trello",
+            }
+        )
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextlib.contextmanager
+    def deadline(self, seconds: float) -> Iterator[None]:
+        """Bound every request (and its retries) made by this thread inside the block."""
+        previous = getattr(self._local, "deadline", None)
+        self._local.deadline = time.monotonic() + seconds
+        try:
+            yield
+        finally:
+            self._local.deadline = previous
+
+    def scrub(self, text: str) -> str:
+        """Remove the key and token from any text that might reach a log or an exception."""
+        for s in self._secrets:
+            text = text.replace(s, "***")
+        return text
+
+    def request(self, method: str, path: str, op: str, *, params: Mapping[str, Any] | None = None,
+                json: Mapping[str, Any] | None = None) -> Any:
+        """One logical call: paced, timed out, retried while it can still succeed in time."""
+        deadline = getattr(self._local, "deadline", None)
+        budget = self.retry_seconds
+        if deadline is not None:
+            budget = min(budget, max(0.0, deadline - time.monotonic()))
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, _Retryable) and exc.wait is not None:
+                return exc.wait
+            return min(8.0, 0.25 * 2 ** (state.attempt_number - 1)) * (0.5 + random.random() / 2)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            wait=wait,
+            stop=tenacity.stop_after_attempt(self.max_attempts) | tenacity.stop_before_delay(budget),
+            before_sleep=lambda _s: self.stats.bump("retries"),
+            reraise=True,
+        )
+        try:
+            return retrying(self._once, method, path, op, params, json, deadline)
+        except _Retryable as exc:
+            self.stats.bump("failures")
+            raise exc.error from None
+        except TrelloError:
+            self.stats.bump("failures")
+            raise
+
+    def _once(self, method: str, path: str, op: str, params: Mapping[str, Any] | None,
+              body: Mapping[str, Any] | None, deadline: float | None) -> Any:
+        self.pacer.acquire(deadline)
+        timeout = self.timeout
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0.05:
+                raise TrelloError(op, None, "out of time")
+            timeout = min(timeout, remaining)
+        started = time.monotonic()
+        try:
+            resp = self.session.request(method, self.base_url + path, params=params, json=body, timeout=timeout)
+        except requests.Timeout:
+            raise _Retryable(TrelloError(op, None, f"timed out after {timeout:.1f} s")) from None
+        except requests.RequestException as exc:
+            raise _Retryable(TrelloError(op, None, f"connection failed ({type(exc).__name__})")) from None
+        finally:
+            self.stats.record(op, time.monotonic() - started)
+        status = resp.status_code
+        if status < 300:
+            self._mind_headers(resp.headers)
+            try:
+                return resp.json() if resp.content else None
+            except ValueError:
+                raise _Retryable(TrelloError(op, status, "answer was not JSON")) from None
+        detail = self.scrub(" ".join(resp.text.split())[:200])
+        if status == 429:
+            self.stats.bump("rate_limited")
+            pause = self._retry_after(resp.headers)
+            self.pacer.pause(pause)
+            raise _Retryable(TrelloError(op, status, detail or "rate limited"), wait=pause)
+        if status >= 500:
+            raise _Retryable(TrelloError(op, status, detail))
+        if status in (401, 403):
+            raise TrelloAuthError(op, status, detail or "check TRELLO_API_KEY and TRELLO_TOKEN")
+        if status == 404:
+            raise TrelloNotFound(op, status, detail)
+        raise TrelloError(op, status, detail)
+
+    def _mind_headers(self, headers: Mapping[str, str]) -> None:
+        """Slow down before Trello says no: when the token's window is nearly spent, wait it out."""
+        remaining = headers.get("x-rate-limit-api-token-remaining")
+        if remaining is not None and remaining.isdigit() and int(remaining) <= 1:
+            interval = headers.get("x-rate-limit-api-token-interval-ms", "10000")
+            ms = int(interval) if interval.isdigit() else 10000
+            self.pacer.pause(min(ms / 1000.0, 10.0) / 4)
+
+    @staticmethod
+    def _retry_after(headers: Mapping[str, str]) -> float:
+        value = headers.get("Retry-After")
+        if value:
+            try:
+                return min(max(float(value), 0.1), 15.0)
+            except ValueError:
+                pass
+        interval = headers.get("x-rate-limit-api-token-interval-ms", "")
+        if interval.isdigit():
+            return min(int(interval) / 1000.0 / 5, 5.0) * (0.75 + random.random() / 2)
+        return 1.0 + random.random()
+
+    # ------------------------------------------------------------------ endpoints
+
+    def board_lists(self, board: str, *, with_cards: bool = True, card_fields: str = CARD_FIELDS) -> list[dict]:
+        """Open lists, each with its open cards: the board snapshot in one request.
+
+        Nested ``cards`` on ``GET /boards/{id}/lists`` gives open cards in open
+        lists (what a person sees) together with list names, so finding a card
+        and resolving the intake list cost one request. A server that ignores the
+        nested parameter is handled by reading ``/cards/visible`` too.
+        """
+        params: dict[str, str] = {"filter": "open", "fields": "id,name,closed,pos"}
+        if with_cards:
+            params.update(cards="open", card_fields=card_fields)
+        lists = self.request("GET", f"/boards/{board}/lists", "read board", params=params)
+        if not isinstance(lists, list):
+            raise TrelloError("read board", 200, "unexpected answer shape")
+        if with_cards and any("cards" not in lst for lst in lists):
+            by_list: dict[str, list[dict]] = {lst["id"]: [] for lst in lists}
+            for card in self.board_cards(board, card_fields=card_fields):
+                if card.get("idList") in by_list:
+                    by_list[card["idList"]].append(card)
+            for lst in lists:
+                lst["cards"] = by_list[lst["id"]]
+        return lists
+
+    def board_cards(self, board: str, *, card_fields: str = CARD_FIELDS) -> list[dict]:
+        """Open cards in open lists (``visible``); never Trello search, whose index lags writes."""
+        cards = self.request("GET", f"/boards/{board}/cards/visible", "read cards", params={"fields": card_fields})
+        return cards if isinstance(cards, list) else []
+
+    def list_cards(self, list_id: str, *, card_fields: str = CARD_FIELDS) -> list[dict]:
+        cards = self.request("GET", f"/lists/{list_id}/cards", "read list", params={"fields": card_fields})
+        return cards if isinstance(cards, list) else []
+
+    def create_card(self, list_id: str, name: str, desc: str, pos: str = "top") -> dict:
+        return self.request("POST", "/cards", "create card",
+                            json={"idList": list_id, "name": name, "desc": desc, "pos": pos})
+
+    def comment(self, card_id: str, text: str) -> dict:
+        return self.request("POST", f"/cards/{card_id}/actions/comments", "comment", json={"text": text})
+
+    def update_card(self, card_id: str, **fields: Any) -> dict:
+        return self.request("PUT", f"/cards/{card_id}", "update card", json=fields)
+
+    def archive_card(self, card_id: str) -> dict:
+        return self.request("PUT", f"/cards/{card_id}", "archive card", json={"closed": True})
+
+    def board_actions(self, board: str, filter: str, *, since: str | None = None, before: str | None = None,
+                      limit: int = 1000) -> list[dict]:
+        params: dict[str, Any] = {"filter": filter, "limit": limit}
+        if since:
+            params["since"] = since
+        if before:
+            params["before"] = before
+        actions = self.request("GET", f"/boards/{board}/actions", "read actions", params=params)
+        return actions if isinstance(actions, list) else []
+
+    def card_actions(self, card_id: str, filter: str, *, limit: int = 1000) -> list[dict]:
+        actions = self.request("GET", f"/cards/{card_id}/actions", "read card actions",
+                               params={"filter": filter, "limit": limit})
+        return actions if isinstance(actions, list) else []
