@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
-from .config import ConfigError, JenkinsConfig, TrelloConfig
+from .config import ConfigError, JenkinsConfig, Limits, TrelloConfig
 from .jenkins import JenkinsError, JenkinsReader
 from .lifecycle import normalize_result
 from .trello import TrelloError
@@ -89,8 +89,10 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
         jenkins_cfg = JenkinsConfig.from_env(env)
         if args.command == "notify":
             job, build, url, result = _notify_args(args, env)
-        client = trello_cfg.client()
-        reader = JenkinsReader(jenkins_cfg.url, jenkins_cfg.user, jenkins_cfg.token)
+        limits = Limits.from_env(env)
+        client = trello_cfg.client(timeout=limits.timeout, retry_seconds=limits.retry_seconds)
+        reader = JenkinsReader(jenkins_cfg.url, jenkins_cfg.user, jenkins_cfg.token, timeout=limits.timeout,
+                               retry_seconds=limits.retry_seconds)
         if args.command == "notify":
             report = notify(trello_cfg, client, reader, job=job, build=build, build_url=url, result=result,
                             dry_run=args.dry_run)

@@ -8,6 +8,32 @@ from dataclasses import dataclass
 from .trello import DEFAULT_API_URL, TrelloClient
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _get(env, name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise ConfigError(f"{name} must be between 0 and 3600 seconds")
+    return value
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long one request may take and how long a failing call is retried, for both services."""
+
+    timeout: float = 10.0
+    retry_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Limits:
+        return cls(timeout=_seconds(env, "JENKINS_TRELLO_TIMEOUT", 10.0),
+                   retry_seconds=_seconds(env, "JENKINS_TRELLO_RETRY_SECONDS", 30.0))
+
+
 class ConfigError(Exception):
     """Bad usage or configuration: exit code 2 with this one-line message."""
 

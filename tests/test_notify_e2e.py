@@ -1,0 +1,342 @@
+"""End to end: the real CLI code, the real python-jenkins client and the Trello client over real sockets.
+
+Each test drives the emulators the way Jenkins would: a build starts, its post
+step runs ``jenkins-trello notify --result …`` while the build is still
+running, then the build finishes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import threading
+
+import pytest
+
+from jenkins_trello import cli
+from jenkins_trello.cards import job_key, read_marker
+from jenkins_trello.emulator.jenkins import JenkinsEmulator
+from jenkins_trello.emulator.trello import TrelloEmulator
+
+KEY = "a1" * 16
+TOKEN = "tok" + "b2" * 30
+JUSER, JTOKEN = "ci-bot", "jenkins-secret-" + "c3" * 8
+FAILED_TESTS = {"passed": 40, "skipped": 1, "failed": [("app.T", "test_a"), ("app.T", "test_b")]}
+
+
+class World:
+    def __init__(self, trello: TrelloEmulator, jenkins: JenkinsEmulator) -> None:
+        self.trello, self.jenkins = trello, jenkins
+        self.board = trello.add_board("Team")
+        self.lists = {n: trello.add_list(self.board["id"], n)["id"] for n in ("To Do", "Doing", "Done")}
+        self.env = {
+            "TRELLO_API_KEY": KEY, "TRELLO_TOKEN": TOKEN, "TRELLO_BOARD": self.board["id"],
+            "TRELLO_API_URL": trello.url, "JENKINS_URL": jenkins.url, "JENKINS_USER": JUSER,
+            "JENKINS_API_TOKEN": JTOKEN, "JENKINS_TRELLO_RETRY_SECONDS": "3", "JENKINS_TRELLO_TIMEOUT": "2",
+        }
+        self.outputs: list[str] = []
+
+    def run(self, *argv: str, env: dict | None = None) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.run(list(argv), {**self.env, **(env or {})})
+        self.outputs += [out.getvalue(), err.getvalue()]
+        return code, out.getvalue(), err.getvalue()
+
+    def build(self, job: str, result: str, *, tests=None, changes=None, finish: bool = True, extra=()):
+        """Start a build, run its post step, finish it. Returns (exit, stdout, stderr, jenkins_reqs, trello_reqs)."""
+        number = self.jenkins.start_build(job, changes=changes)
+        if tests is not None:
+            self.jenkins.record_tests(job, number, tests)  # junit runs before the post block
+        self.trello.reset_log()
+        self.jenkins.reset_log()
+        code, out, err = self.run("notify", "--result", result, "--job", job, "--build", str(number), *extra)
+        counts = (self.jenkins.count(), self.trello.count())
+        if finish:
+            self.jenkins.finish_build(job, number, result.upper())
+        return code, out, err, counts, number
+
+    def open_cards(self, job: str | None = None) -> list[dict]:
+        cards = self.trello.cards(self.board["id"])
+        if job is None:
+            return cards
+        return [c for c in cards if (read_marker(c["desc"]) or ("",))[0] == job_key(job)]
+
+
+@pytest.fixture
+def world():
+    with TrelloEmulator(key=KEY, token=TOKEN) as trello, JenkinsEmulator(user=JUSER, token=JTOKEN) as jenkins:
+        w = World(trello, jenkins)
+        yield w
+        # no secret ever travels in a URL
+        assert trello.secrets_in_url == []
+        for text in w.outputs:
+            assert KEY not in text and TOKEN not in text and JTOKEN not in text
+
+
+def test_full_lifecycle_and_request_budget(world):
+    job = "team/app"
+    world.jenkins.add_job(job)
+
+    code, out, _, counts, _ = world.build(job, "SUCCESS")
+    assert code == 0 and "nothing to do" in out
+    assert counts == (1, 0)  # DESIGN: 1 Jenkins request, 0 Trello requests
+
+    code, out, _, counts, n = world.build(job, "FAILURE", tests=FAILED_TESTS,
+                                          changes=[{"msg": "Break it", "author": "Ann", "commitId": "abc123"}])
+    assert code == 0 and "created" in out
+    assert counts[0] == 2 and counts[1] <= 3  # history + test report; find, create, (+1 twin check)
+    [card] = world.open_cards(job)
+    assert card["idList"] == world.lists["To Do"]
+    assert card["name"] == f"team/app #{n} failed"
+    assert "Break it" in card["desc"] and "Ann" in card["desc"] and f"/{n}/" in card["desc"]
+    assert "Failing tests: 2" in card["desc"] and "app.T.test_a" in card["desc"]
+
+    code, out, _, counts, n = world.build(job, "FAILURE")
+    assert code == 0 and "commented" in out and counts == (1, 2)
+    [card] = world.open_cards(job)
+    assert f"#{n}" in world.trello.comments(card["id"])[-1]
+
+    code, out, _, counts, n = world.build(job, "SUCCESS")
+    assert code == 0 and "archived" in out and counts == (1, 3)
+    assert world.open_cards(job) == []
+    archived = [c for c in world.trello.cards(world.board["id"], include_closed=True) if c["id"] == card["id"]]
+    assert archived[0]["closed"] and f"#{n}" in world.trello.comments(card["id"])[-1]
+
+    code, out, _, counts, _ = world.build(job, "SUCCESS")
+    assert code == 0 and counts == (1, 0)
+
+
+def test_unstable_counts_as_failing_and_aborted_changes_nothing(world):
+    job = "team/lib"
+    world.jenkins.add_job(job)
+    world.build(job, "UNSTABLE", tests=FAILED_TESTS)
+    [card] = world.open_cards(job)
+    assert card["name"].endswith("unstable")
+    code, out, _, counts, _ = world.build(job, "ABORTED")
+    assert code == 0 and counts == (0, 0) or counts[1] == 0
+    code, out, _, _, _ = world.build(job, "success")  # any case; ABORTED in between is skipped
+    assert code == 0 and world.open_cards(job) == []
+
+
+@pytest.mark.parametrize("job", ["folder/sub/app", "org/repo/feature%2Fx"])
+def test_folders_and_encoded_branch_names(world, job):
+    world.jenkins.add_job(job)
+    world.build(job, "FAILURE")
+    [card] = world.open_cards(job)
+    assert card["name"].startswith(job.replace("%2F", "/") + " #")
+    world.build(job, "SUCCESS")
+    assert world.open_cards(job) == []
+
+
+def test_encoded_slash_branch_and_real_folder_are_different_jobs(world):
+    world.jenkins.add_job("org/repo/feature%2Fx")
+    world.jenkins.add_job("org/repo/feature/x")
+    world.build("org/repo/feature%2Fx", "FAILURE")
+    world.build("org/repo/feature/x", "SUCCESS")  # its own previous is success: no card touched
+    assert len(world.open_cards("org/repo/feature%2Fx")) == 1
+
+
+def test_rerun_of_the_same_post_step_leaves_one_card_and_no_extra_comment(world):
+    job = "team/app"
+    world.jenkins.add_job(job)
+    number = world.jenkins.start_build(job)
+    for _ in range(2):
+        code, _, _ = world.run("notify", "--result", "FAILURE", "--job", job, "--build", str(number))
+        assert code == 0
+    [card] = world.open_cards(job)
+    assert world.trello.comments(card["id"]) == []
+
+
+def test_person_renames_and_moves_the_card(world):
+    job = "team/app"
+    world.jenkins.add_job(job)
+    world.build(job, "FAILURE")
+    [card] = world.open_cards(job)
+    world.trello.human_rename(card["id"], "Ann is looking at this")
+    world.trello.human_move(card["id"], world.lists["Doing"])
+    code, out, _, _, _ = world.build(job, "FAILURE")
+    assert "commented" in out and len(world.open_cards(job)) == 1
+    world.build(job, "SUCCESS")
+    assert world.open_cards(job) == []
+
+
+def test_card_archived_by_a_person_is_replaced_at_the_next_failure(world):
+    job = "team/app"
+    world.jenkins.add_job(job)
+    world.build(job, "FAILURE")
+    [card] = world.open_cards(job)
+    world.trello.human_archive(card["id"])
+    world.build(job, "FAILURE")
+    [new] = world.open_cards(job)
+    assert new["id"] != card["id"]
+
+
+def test_late_failure_after_newer_success_changes_nothing(world):
+    job = "team/app"
+    world.jenkins.add_job(job)
+    world.build(job, "FAILURE")
+    slow = world.jenkins.start_build(job)  # #2 still running
+    code, out, _, _, _ = world.build(job, "SUCCESS")  # #3 finishes first, archives the card
+    assert "archived" in out and world.open_cards(job) == []
+    world.trello.reset_log()
+    code, out, _ = world.run("notify", "--result", "FAILURE", "--job", job, "--build", str(slow))
+    world.jenkins.finish_build(job, slow, "FAILURE")
+    assert code == 0 and "newer build" in out and world.trello.count() == 0
+    assert world.open_cards(job) == []
+
+
+def test_newer_build_still_running_does_not_count(world):
+    job = "team/app"
+    world.jenkins.add_job(job)
+    world.build(job, "SUCCESS")
+    current = world.jenkins.start_build(job)
+    world.jenkins.start_build(job)  # newer, still running
+    code, out, _ = world.run("notify", "--result", "FAILURE", "--job", job, "--build", str(current))
+    assert code == 0 and "created" in out
+
+
+def test_two_builds_failing_at_once_leave_one_card(world):
+    job = "team/app"
+    world.jenkins.add_job(job)
+    world.build(job, "SUCCESS")
+    a, b = world.jenkins.start_build(job), world.jenkins.start_build(job)
+    barrier = threading.Barrier(2)
+    codes = []
+
+    def post(n):
+        barrier.wait()
+        codes.append(world.run("notify", "--result", "FAILURE", "--job", job, "--build", str(n))[0])
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in (a, b)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert codes == [0, 0]
+    assert len(world.open_cards(job)) == 1
+
+
+def test_dry_run_reads_decides_and_writes_nothing(world):
+    job = "team/app"
+    world.jenkins.add_job(job)
+    code, out, _, _, _ = world.build(job, "FAILURE", extra=("--dry-run",))
+    assert code == 0 and "would create card" in out
+    assert world.trello.write_count() == 0 and world.open_cards() == []
+
+
+def test_reconcile_archives_fixed_and_vanished_jobs(world):
+    for job in ("team/fixed", "team/gone", "team/broken"):
+        world.jenkins.add_job(job)
+        world.build(job, "FAILURE")
+    # the fix of team/fixed was never notified (post step skipped)
+    n = world.jenkins.start_build("team/fixed")
+    world.jenkins.finish_build("team/fixed", n, "SUCCESS")
+    world.jenkins.delete_job("team/gone")
+    code, out, _ = world.run("reconcile", "--dry-run")
+    assert code == 0 and out.count("would") >= 2 and len(world.open_cards()) == 3
+    code, out, err = world.run("reconcile")
+    assert code == 0, err
+    assert [read_marker(c["desc"])[0] for c in world.open_cards()] == [job_key("team/broken")]
+    assert "no longer exists" in " ".join(
+        t for c in world.trello.cards(world.board["id"], include_closed=True) for t in world.trello.comments(c["id"]))
+
+
+# ---------------------------------------------------------------- faults
+
+
+def test_trello_503_then_recovery(world):
+    world.jenkins.add_job("a")
+    world.trello.inject("503", times=2)
+    code, out, err, _, _ = world.build("a", "FAILURE")
+    assert code == 0 and "created" in out and len(world.open_cards("a")) == 1
+
+
+def test_trello_429_with_headers_is_waited_out(world):
+    world.jenkins.add_job("a")
+    world.trello.inject("429", times=1)
+    code, out, _, _, _ = world.build("a", "FAILURE")
+    assert code == 0 and len(world.open_cards("a")) == 1
+
+
+def test_create_answer_lost_leaves_one_card(world):
+    world.jenkins.add_job("a")
+    world.trello.inject("drop_after", method="POST", path=r"/1/cards$", times=1)
+    code, out, err, _, _ = world.build("a", "FAILURE")
+    assert code == 0, err
+    assert len(world.open_cards("a")) == 1
+
+
+def test_trello_down_exits_1_with_one_line(world):
+    world.jenkins.add_job("a")
+    world.trello.inject("503", times=None)
+    code, out, err, _, _ = world.build("a", "FAILURE")
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "503" in err and "Traceback" not in err
+
+
+def test_trello_timeouts_are_bounded(world):
+    world.jenkins.add_job("a")
+    world.trello.timeout_delay = 3.0
+    world.trello.inject("timeout", times=None)
+    code, _, err, _, _ = world.build("a", "FAILURE")
+    assert code == 1 and "timed out" in err
+
+
+def test_jenkins_unreachable_exits_1(world):
+    code, out, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "3",
+                               env={"JENKINS_URL": "http://127.0.0.1:9/"})
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "Jenkins" in err
+
+
+def test_jenkins_502_is_retried(world):
+    world.jenkins.add_job("a")
+    world.jenkins.inject("502", times=1)
+    code, out, _, _, _ = world.build("a", "FAILURE")
+    assert code == 0 and "created" in out
+
+
+def test_bad_credentials(world):
+    world.jenkins.add_job("a")
+    code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "1",
+                             env={"JENKINS_API_TOKEN": "wrong"})
+    assert code == 1 and "wrong" not in err
+    world.jenkins.start_build("a")
+    code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "1",
+                             env={"TRELLO_TOKEN": "nope-" + TOKEN[::-1]})
+    assert code == 1 and "401" in err and TOKEN[::-1] not in err
+
+
+@pytest.mark.parametrize("drop,needle", [
+    ("TRELLO_API_KEY", "TRELLO_API_KEY"), ("TRELLO_BOARD", "TRELLO_BOARD"), ("JENKINS_URL", "JENKINS_URL")])
+def test_missing_configuration_exits_2_naming_it(world, drop, needle):
+    env = dict(world.env)
+    env.pop(drop)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.run(["notify", "--result", "FAILURE", "--job", "a", "--build", "1"], env)
+    assert code == 2 and needle in err.getvalue() and len(err.getvalue().strip().splitlines()) == 1
+
+
+def test_bad_usage_exits_2(world):
+    code, _, err = world.run("notify", "--result", "BROKEN", "--job", "a", "--build", "1")
+    assert code == 2 and "BROKEN" in err
+    code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "x1")
+    assert code == 2
+    code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "1",
+                             env={"TRELLO_LIST": "Nope"})
+    world.jenkins.add_job("a")
+    world.jenkins.start_build("a")
+    code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "1",
+                             env={"TRELLO_LIST": "Nope"})
+    assert code == 2 and "'To Do'" in err
+
+
+def test_verbose_faults_never_print_secrets(world):
+    world.jenkins.add_job("a")
+    world.trello.inject("503", times=None)
+    world.build("a", "FAILURE", extra=("--verbose",))
+    world.trello.clear_faults()
+    world.run("notify", "--verbose", "--result", "FAILURE", "--job", "a", "--build", "1",
+              env={"JENKINS_API_TOKEN": JTOKEN + "x"})
+    # the fixture's teardown asserts no secret in any output; also no auth header in logs
+    assert not any(re.search(r"oauth_token", text) for text in world.outputs)
