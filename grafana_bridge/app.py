@@ -1,0 +1,259 @@
+"""The bridge's WSGI application: limits, auth, payload -> card lifecycle -> answer.
+
+The answers are shaped by the senders' retry rules: Alertmanager retries 5xx
+and connection errors but drops every 4xx (429 included); Grafana re-sends a
+failed notification only at the next group interval and gives up on an answer
+after 30 s. So a webhook is acknowledged (200) only once the board holds it,
+any Trello problem is a 503 (never a 4xx), and every request is answered within
+``ANSWER_SECONDS``. Deciding stays in ``jenkins_trello.lifecycle`` and
+``grafana_bridge.payloads``; this module only wires them to HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jenkins_trello.cards import Board, Card, alert_key, resolve_list, snapshot
+from jenkins_trello.config import TrelloConfig
+from jenkins_trello.lifecycle import Want, apply, plan
+from jenkins_trello.trello import TrelloClient, TrelloError
+
+from . import render
+from .auth import AuthConfig, check
+from .metrics import Metrics
+from .payloads import AlertGroup, PayloadError, decode_state, encode_state, next_firing, parse
+from .shared import KeyLocks, SharedReader, Timeout
+
+MAX_BODY = 1024 * 1024
+ANSWER_SECONDS = 22.0  # Grafana gives up after 30 s; DESIGN.md asks for an answer within 25 s
+MAX_JSON_DEPTH = 64
+
+log = logging.getLogger("grafana_bridge")
+
+StartResponse = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Options:
+    no_auth: bool = False
+    ignore_no_data: bool = False
+
+
+class Reject(Exception):
+    """A request answered without touching Trello (4xx)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def _changes_nothing(group: AlertGroup, ignore_no_data: bool) -> bool:
+    """Legacy paused/pending, and no data when told to ignore it: the board stays as it is."""
+    return group.status == "ignored" or (ignore_no_data and group.no_data and group.status == "firing")
+
+
+def group_want(group: AlertGroup, card: Card | None, ignore_no_data: bool = False) -> Want:
+    """The desired card for an alert group, given its current card (pure).
+
+    The card's marker holds the firing set, so a truncated list can be merged
+    with it, and a repeat with the same firing set makes no write at all.
+    """
+    previous = decode_state(card.state) if card is not None else None
+    if _changes_nothing(group, ignore_no_data):
+        # no change: keep whatever is there (an open card stays as it is; none is created)
+        return Want(open=card is not None, state=card.state if card else "")
+    if group.status == "resolved":
+        return Want(open=False, comment=render.resolved_comment(group))
+    firing = next_firing(group, previous)
+    return Want(
+        open=True,
+        name=render.card_name(group, firing),
+        desc=render.card_desc(group, firing),
+        state=encode_state(firing),
+        comment=render.change_comment(group, previous, firing),
+        rewrite=True,
+    )
+
+
+def _depth_ok(doc: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    stack = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return True
+
+
+class BridgeApp:
+    """WSGI callable. One instance per process; safe for many threads."""
+
+    def __init__(self, trello: TrelloConfig, auth: AuthConfig, options: Options = Options(),
+                 client: TrelloClient | None = None, clock: Callable[[], float] = time.time) -> None:
+        if not auth.configured and not options.no_auth:
+            raise ValueError("no bridge credentials configured (set GRAFANA_BRIDGE_TOKEN, GRAFANA_BRIDGE_USER "
+                             "and GRAFANA_BRIDGE_PASSWORD, or GRAFANA_BRIDGE_HMAC_SECRET; or pass --no-auth)")
+        self.trello = trello
+        self.auth = auth
+        self.options = options
+        self.client = client or trello.client(retry_seconds=ANSWER_SECONDS)
+        self.clock = clock
+        self.metrics = Metrics()
+        self.board = SharedReader(self._read_board)
+        self.locks = KeyLocks()
+
+    # ---------------------------------------------------------------- Trello side
+
+    def _read_board(self) -> Board:
+        return snapshot(self.client.board_lists(self.trello.board))
+
+    def handle(self, group: AlertGroup, deadline: float) -> dict[str, Any]:
+        """Bring the group's card up to date; returns the JSON summary. Raises TrelloError/Timeout."""
+        if _changes_nothing(group, self.options.ignore_no_data):
+            # legacy paused/pending (or no data with --ignore-no-data): no Trello request at all
+            return {"status": "ok", "source": group.source, "group": group.name, "groupStatus": group.status,
+                    "action": "ignored", "card": None, "cardUrl": None, "writes": 0, "firing": None,
+                    "duplicatesArchived": 0}
+        key = alert_key(group.identity)
+        with self.locks.hold(key, deadline), self.client.deadline(max(0.1, deadline - time.monotonic())):
+            board = self.board.get(deadline)
+            existing = board.cards_for(key)
+            want = group_want(group, existing[0] if existing else None, self.options.ignore_no_data)
+            list_id = ""
+            if want.open and not existing:
+                try:
+                    list_id = resolve_list(board.lists, self.trello.list)
+                except LookupError as exc:
+                    raise TrelloError("resolve TRELLO_LIST", None, str(exc)) from None
+            ops, keep = plan(key, lambda _c: want, board, list_id)
+            outcome = apply(self.client, key, ops, keep, lambda: self.board.get(deadline))
+        firing = decode_state(want.state) if want.open else frozenset()
+        return {
+            "status": "ok",
+            "source": group.source,
+            "group": group.name,
+            "groupStatus": group.status,
+            "action": "ignored" if group.status == "ignored" else outcome.action,
+            "card": outcome.card_id,
+            "cardUrl": outcome.card_url,
+            "writes": outcome.writes,
+            "firing": len(firing) if firing is not None else None,
+            "duplicatesArchived": outcome.twins_archived,
+        }
+
+    # ---------------------------------------------------------------- HTTP side
+
+    def __call__(self, environ: Mapping[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.monotonic()
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        path = str(environ.get("PATH_INFO", "/")) or "/"
+        status, body, headers = self._route(method, path, environ, started)
+        self.metrics.inc("grafana_bridge_http_requests_total", path=path if path in _ROUTES else "other",
+                         code=str(status))
+        if path == "/alerts" and method == "POST":
+            self.metrics.observe(time.monotonic() - started)
+        data = body if isinstance(body, bytes) else (json.dumps(body, ensure_ascii=False) + "\n").encode()
+        ctype = "application/json" if not isinstance(body, bytes) else headers.pop("Content-Type", "text/plain")
+        start_response(f"{status} {_REASONS.get(status, 'Unknown')}",
+                       [("Content-Type", ctype), ("Content-Length", str(len(data))), *headers.items()])
+        return [data]
+
+    def _route(self, method: str, path: str, environ: Mapping[str, Any], started: float
+               ) -> tuple[int, Any, dict[str, str]]:
+        allowed = _ROUTES.get(path)
+        if allowed is None:
+            return 404, {"error": f"no such endpoint {path[:100]!r}; webhooks go to POST /alerts"}, {}
+        if method not in allowed:
+            return 405, {"error": f"{method[:10]} not allowed on {path}"}, {"Allow": ", ".join(allowed)}
+        if path == "/healthz":
+            return 200, {"status": "ok"}, {}
+        if path == "/metrics":
+            s = self.client.stats
+            gauges = {
+                "grafana_bridge_trello_requests_total": s.requests,
+                "grafana_bridge_trello_retries_total": s.retries,
+                "grafana_bridge_trello_rate_limited_total": s.rate_limited,
+                "grafana_bridge_trello_failures_total": s.failures,
+                "grafana_bridge_trello_seconds_total": round(s.seconds, 6),
+                "grafana_bridge_board_reads_total": self.board.reads,
+            }
+            text = self.metrics.render(gauges).encode()
+            return 200, text, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+        return self._alerts(environ, started)
+
+    def _alerts(self, environ: Mapping[str, Any], started: float) -> tuple[int, Any, dict[str, str]]:
+        deadline = started + ANSWER_SECONDS
+        try:
+            body = _read_body(environ)
+            if not self.options.no_auth:
+                reason = check(self.auth, _headers(environ), body, self.clock())
+                if reason is not None:
+                    raise Reject(401, reason)
+            try:
+                doc = json.loads(body.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                raise Reject(400, "body is not JSON") from None
+            if not _depth_ok(doc):
+                raise Reject(422, f"JSON nested deeper than {MAX_JSON_DEPTH} levels is no alert payload")
+            try:
+                group = parse(doc)
+            except PayloadError as exc:
+                raise Reject(422, str(exc)) from None
+        except Reject as rej:
+            self.metrics.inc("grafana_bridge_webhooks_total", outcome=f"rejected_{rej.status}")
+            log.info(json.dumps({"event": "webhook", "status": rej.status, "reason": rej.reason[:200]}))
+            headers = {"WWW-Authenticate": 'Bearer realm="grafana-bridge"'} if rej.status == 401 else {}
+            return rej.status, {"error": rej.reason}, headers
+        try:
+            summary = self.handle(group, deadline)
+        except (TrelloError, Timeout) as exc:
+            self.metrics.inc("grafana_bridge_webhooks_total", outcome="trello_unavailable")
+            log.warning(json.dumps({"event": "webhook", "status": 503, "source": group.source,
+                                    "group": group.name[:200], "error": self.client.scrub(str(exc))[:300]}))
+            return 503, {"error": f"Trello unavailable, deliver again: {self.client.scrub(str(exc))[:300]}"}, {
+                "Retry-After": "10"}
+        self.metrics.inc("grafana_bridge_webhooks_total", outcome=summary["action"])
+        log.info(json.dumps({"event": "webhook", "status": 200, "source": group.source, "group": group.name[:200],
+                             "action": summary["action"], "writes": summary["writes"],
+                             "ms": round((time.monotonic() - started) * 1000, 1)}))
+        return 200, summary, {}
+
+
+_ROUTES = {"/alerts": ("POST",), "/healthz": ("GET", "HEAD"), "/metrics": ("GET", "HEAD")}
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+            413: "Payload Too Large", 422: "Unprocessable Entity", 503: "Service Unavailable"}
+
+
+def _headers(environ: Mapping[str, Any]) -> dict[str, str]:
+    out = {}
+    for k, v in environ.items():
+        if k.startswith("HTTP_"):
+            out[k[5:].replace("_", "-").lower()] = str(v)
+    return out
+
+
+def _read_body(environ: Mapping[str, Any]) -> bytes:
+    raw_len = str(environ.get("CONTENT_LENGTH") or "").strip()
+    stream = environ.get("wsgi.input")
+    if raw_len:
+        if not raw_len.isdigit():
+            raise Reject(400, "bad Content-Length")
+        length = int(raw_len)
+        if length > MAX_BODY:
+            raise Reject(413, f"body over {MAX_BODY} bytes")
+        return stream.read(length) if stream is not None and length else b""
+    if stream is None:
+        return b""
+    data = stream.read(MAX_BODY + 1)
+    if len(data) > MAX_BODY:
+        raise Reject(413, f"body over {MAX_BODY} bytes")
+    return data
