@@ -65,7 +65,7 @@ class Pacer:
     does not turn into a storm of them.
     """
 
-    def __init__(self, max_requests: int = 95, interval: float = 10.0) -> None:
+    def __init__(self, max_requests: int = 90, interval: float = 10.0) -> None:
         self.max_requests = max_requests
         self.interval = interval
         self._sent: collections.deque[float] = collections.deque()
@@ -293,18 +293,35 @@ class TrelloClient:
         cards = self.request("GET", f"/lists/{list_id}/cards", "read list", params={"fields": card_fields})
         return cards if isinstance(cards, list) else []
 
+    # Writes carry their parameters in a JSON body (Trello accepts it, and long text
+    # such as a 16384-character description does not fit in a URL). Short scalar
+    # parameters are mirrored in the query string too, where Trello's reference
+    # documents them, so a server that reads only the query still gets them.
+
+    @staticmethod
+    def _mirror(fields: Mapping[str, Any], limit: int = 1000) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for k, v in fields.items():
+            text = ("true" if v else "false") if isinstance(v, bool) else str(v)
+            if k != "desc" and len(text) <= limit:
+                out[k] = text
+        return out
+
     def create_card(self, list_id: str, name: str, desc: str, pos: str = "top") -> dict:
-        return self.request("POST", "/cards", "create card",
-                            json={"idList": list_id, "name": name, "desc": desc, "pos": pos})
+        body = {"idList": list_id, "name": name, "desc": desc, "pos": pos}
+        return self.request("POST", "/cards", "create card", params=self._mirror(body), json=body)
 
     def comment(self, card_id: str, text: str) -> dict:
-        return self.request("POST", f"/cards/{card_id}/actions/comments", "comment", json={"text": text})
+        body = {"text": text}
+        return self.request("POST", f"/cards/{card_id}/actions/comments", "comment", params=self._mirror(body),
+                            json=body)
 
     def update_card(self, card_id: str, **fields: Any) -> dict:
-        return self.request("PUT", f"/cards/{card_id}", "update card", json=fields)
+        return self.request("PUT", f"/cards/{card_id}", "update card", params=self._mirror(fields), json=fields)
 
     def archive_card(self, card_id: str) -> dict:
-        return self.request("PUT", f"/cards/{card_id}", "archive card", json={"closed": True})
+        body = {"closed": True}
+        return self.request("PUT", f"/cards/{card_id}", "archive card", params=self._mirror(body), json=body)
 
     def board_actions(self, board: str, filter: str, *, since: str | None = None, before: str | None = None,
                       limit: int = 1000) -> list[dict]:
