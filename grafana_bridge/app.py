@@ -11,6 +11,7 @@ any Trello problem is a 503 (never a 4xx), and every request is answered within
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -26,7 +27,7 @@ from jenkins_trello.trello import TrelloClient, TrelloError
 from . import render
 from .auth import AuthConfig, check
 from .metrics import Metrics
-from .payloads import AlertGroup, PayloadError, decode_state, encode_state, next_firing, parse
+from .payloads import NO_DATA_ALERTNAME, AlertGroup, PayloadError, decode_state, encode_state, next_firing, parse
 from .shared import KeyLocks, SharedReader, Timeout
 
 MAX_BODY = 1024 * 1024
@@ -55,7 +56,17 @@ class Reject(Exception):
 
 def _changes_nothing(group: AlertGroup, ignore_no_data: bool) -> bool:
     """Legacy paused/pending, and no data when told to ignore it: the board stays as it is."""
-    return group.status == "ignored" or (ignore_no_data and group.no_data and group.status == "firing")
+    # unified groups lose their no-data alerts in without_no_data(); a legacy rule is one alert
+    return group.status == "ignored" or (ignore_no_data and group.no_data and group.source == "grafana-legacy")
+
+
+def without_no_data(group: AlertGroup) -> AlertGroup:
+    """The group minus its DatasourceNoData alerts (``--ignore-no-data``), so real firing alerts still count."""
+    if not group.no_data or group.source == "grafana-legacy":
+        return group
+    alerts = tuple(a for a in group.alerts if a.name != NO_DATA_ALERTNAME)
+    return dataclasses.replace(group, alerts=alerts, no_data=False) if alerts else dataclasses.replace(
+        group, alerts=(), status="ignored")
 
 
 def group_want(group: AlertGroup, card: Card | None, ignore_no_data: bool = False) -> Want:
@@ -65,6 +76,8 @@ def group_want(group: AlertGroup, card: Card | None, ignore_no_data: bool = Fals
     with it, and a repeat with the same firing set makes no write at all.
     """
     previous = decode_state(card.state) if card is not None else None
+    if ignore_no_data:
+        group = without_no_data(group)
     if _changes_nothing(group, ignore_no_data):
         # no change: keep whatever is there (an open card stays as it is; none is created)
         return Want(open=card is not None, state=card.state if card else "")
@@ -118,6 +131,8 @@ class BridgeApp:
 
     def handle(self, group: AlertGroup, deadline: float) -> dict[str, Any]:
         """Bring the group's card up to date; returns the JSON summary. Raises TrelloError/Timeout."""
+        if self.options.ignore_no_data:
+            group = without_no_data(group)
         if _changes_nothing(group, self.options.ignore_no_data):
             # legacy paused/pending (or no data with --ignore-no-data): no Trello request at all
             return {"status": "ok", "source": group.source, "group": group.name, "groupStatus": group.status,
@@ -200,7 +215,9 @@ class BridgeApp:
                     raise Reject(401, reason)
             try:
                 doc = json.loads(body.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError, RecursionError):
+            except RecursionError:
+                raise Reject(400, "JSON nested too deeply") from None
+            except (UnicodeDecodeError, ValueError):
                 raise Reject(400, "body is not JSON") from None
             if not _depth_ok(doc):
                 raise Reject(422, f"JSON nested deeper than {MAX_JSON_DEPTH} levels is no alert payload")

@@ -8,6 +8,7 @@ under 29 s (API Gateway's limit); the app answers within 22 s.
 from __future__ import annotations
 
 import base64
+import binascii
 import io
 from collections.abc import Mapping
 from typing import Any
@@ -44,9 +45,10 @@ def to_environ(event: Mapping[str, Any]) -> dict[str, Any]:
         method = event.get("httpMethod") or "GET"
         path = event.get("path") or "/"
         query = urlencode(event.get("queryStringParameters") or {})
-    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    headers = {str(k).lower(): str(v[-1]) for k, v in (event.get("multiValueHeaders") or {}).items() if v}
+    headers.update({str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()})
     raw = event.get("body") or ""
-    body = base64.b64decode(raw) if event.get("isBase64Encoded") else str(raw).encode("utf-8")
+    body = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else str(raw).encode("utf-8")
     environ: dict[str, Any] = {
         "REQUEST_METHOD": str(method).upper(),
         "SCRIPT_NAME": script_name,
@@ -79,7 +81,12 @@ def call(app: Any, event: Mapping[str, Any]) -> dict[str, Any]:
         captured["status"] = int(status.split(" ", 1)[0])
         captured["headers"] = dict(headers)
 
-    chunks = app(to_environ(event), start_response)
+    try:
+        environ = to_environ(event)
+    except (binascii.Error, ValueError):
+        return {"statusCode": 400, "headers": {"Content-Type": "application/json"},
+                "body": '{"error": "body is not valid base64"}\n', "isBase64Encoded": False}
+    chunks = app(environ, start_response)
     body = b"".join(chunks)
     return {"statusCode": captured["status"], "headers": captured["headers"],
             "body": body.decode("utf-8", "replace"), "isBase64Encoded": False}

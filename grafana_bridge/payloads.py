@@ -28,6 +28,7 @@ from typing import Any
 __all__ = [
     "Alert",
     "AlertGroup",
+    "NO_DATA_ALERTNAME",
     "PayloadError",
     "STATE_MAX_FINGERPRINTS",
     "decode_state",
@@ -43,7 +44,7 @@ Pairs = tuple[tuple[str, str], ...]
 _GO_ZERO_TIME = "0001-01-01T00:00:00"
 _LEGACY_STATES = {"alerting", "ok", "no_data", "paused", "pending"}
 _STATUSES = {"firing", "resolved"}
-_NO_DATA_ALERTNAME = "DatasourceNoData"
+NO_DATA_ALERTNAME = "DatasourceNoData"
 # Grafana's default organisation. Grafana before 7.x sent no orgId in legacy
 # webhooks; defaulting to 1 keeps a rule's card after an upgrade that starts
 # sending ``orgId: 1``.
@@ -317,7 +318,7 @@ def _parse_grouped(doc: dict[str, Any]) -> AlertGroup:
     alerts_t = tuple(alerts)
     grafana = source == "grafana"
     no_data = grafana and any(
-        a.status == "firing" and a.label("alertname") == _NO_DATA_ALERTNAME for a in alerts_t
+        a.status == "firing" and a.label("alertname") == NO_DATA_ALERTNAME for a in alerts_t
     )
     identity = _canon(
         {"source": source, "receiver": receiver, "groupLabels": dict(group_labels)}

@@ -593,3 +593,13 @@ def test_serve_with_credentials_runs_on_waitress(t):
     assert "t" * 64 not in err and AUTH.token not in err
     start = json.loads(err.splitlines()[0])
     assert start["event"] == "start" and start["auth"] == ["bearer"]
+
+
+def test_ignore_no_data_keeps_real_alerts_of_a_mixed_group(t):
+    """--ignore-no-data drops DatasourceNoData alerts, not the whole group."""
+    doc = fixture("grafana-unified-9.json")
+    real = dict(doc["alerts"][0], labels={"alertname": "CPUHigh", "instance": "web-1"}, status="firing")
+    mixed = dict(doc, alerts=[*doc["alerts"], real], status="firing")
+    with bridge(t, options=Options(ignore_no_data=True)) as b:
+        s = b.post(mixed).json()
+        assert s["action"] == "created" and s["firing"] == 1

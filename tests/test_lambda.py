@@ -179,3 +179,17 @@ def test_handler_trello_down_is_503(t, monkeypatch):
     monkeypatch.setattr(lh, "_app", bridge_app(t, retry_seconds=1.0))
     out = handler(http_v2("POST", "/alerts", json.dumps(fixture("alertmanager-2.json")).encode(), AUTHZ), None)
     assert out["statusCode"] == 503 and out["headers"].get("Retry-After")
+
+
+def test_v1_event_with_only_multi_value_headers_keeps_authorization():
+    event = rest_v1("POST", "/alerts", b"{}", AUTHZ)
+    event["headers"] = None
+    environ = to_environ(event)
+    assert environ["HTTP_AUTHORIZATION"] == f"Bearer {BEARER}"
+
+
+def test_invalid_base64_body_is_a_400_not_a_crash():
+    event = rest_v1("POST", "/alerts", b"{}", AUTHZ)
+    event["body"], event["isBase64Encoded"] = "not base64 at all!", True
+    answer = call(lambda environ, start: pytest.fail("app must not run"), event)
+    assert answer["statusCode"] == 400 and "base64" in answer["body"]
