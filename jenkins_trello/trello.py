@@ -286,7 +286,10 @@ class TrelloClient:
 
     def board_cards(self, board: str, *, card_fields: str = CARD_FIELDS) -> list[dict]:
         """Open cards in open lists (``visible``); never Trello search, whose index lags writes."""
-        cards = self.request("GET", f"/boards/{board}/cards/visible", "read cards", params={"fields": card_fields})
+        try:
+            cards = self.request("GET", f"/boards/{board}/cards/visible", "read cards", params={"fields": card_fields})
+        except TrelloNotFound:  # a server without the filter path: open cards, callers keep those in open lists
+            cards = self.request("GET", f"/boards/{board}/cards", "read cards", params={"fields": card_fields})
         return cards if isinstance(cards, list) else []
 
     def list_cards(self, list_id: str, *, card_fields: str = CARD_FIELDS) -> list[dict]:

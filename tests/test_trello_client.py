@@ -127,3 +127,9 @@ def test_non_json_answer_is_an_error_not_a_crash(requests_mock):
     requests_mock.get(f"{API}/boards/b1/cards/visible", text="<html>proxy</html>")
     with pytest.raises(TrelloError, match="not JSON"):
         client(retry_seconds=0.5).board_cards("b1")
+
+
+def test_board_cards_falls_back_to_open_cards_when_visible_filter_is_unknown(requests_mock):
+    requests_mock.get(f"{API}/boards/b1/cards/visible", status_code=404, text="Cannot GET")
+    requests_mock.get(f"{API}/boards/b1/cards", json=[{"id": "c"}])
+    assert client().board_cards("b1") == [{"id": "c"}]
