@@ -11,7 +11,7 @@ setup(
     install_requires=[
         "python-jenkins>=1.8",
         "requests>=2.28",
-        "tenacity>=8.2",
+        "tenacity>=8.3",
         "waitress>=2.1",
     ],
     extras_require={
