@@ -11,7 +11,9 @@ all turned into ``JenkinsError`` with a one-line message here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import jenkins
 import requests
@@ -136,8 +138,8 @@ class JenkinsReader:
             job, number, tree=REPORT_TREE))
         return parse_report(doc)
 
-    def _call(self, what: str, fn):  # type: ignore[no-untyped-def]
-        def once():  # type: ignore[no-untyped-def]
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        def once() -> Any:
             try:
                 return fn()
             except jenkins.NotFoundException:

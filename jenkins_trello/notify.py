@@ -56,7 +56,7 @@ def notify(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, jo
            build_url: str, result: str, dry_run: bool = False) -> Report:
     """Apply one build's result to the board (DESIGN.md's transition table)."""
     report = Report()
-    builds = reader.builds(job)
+    builds = reader.builds(job, around=build)
     verdict = job_verdict(result, builds, build)
     label = f"{job} #{build}"
     if verdict.kind == "noop":
@@ -124,6 +124,13 @@ def reconcile(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *,
             continue
         else:
             last = last_counted(builds)
+            # A build newer than the last completed one is still running: its post step has already
+            # written (or will write) its result to the board, so the older success must not archive
+            # the card (it would leave a failing job without one). The next run decides.
+            running = [b.number for b in builds if b.building and (last is None or b.number > last.number)]
+            if last is not None and last.result == "SUCCESS" and running:
+                report.lines.append(f"{job}: build #{max(running)} still running: card kept for its post step")
+                continue
             if last is not None and last.result == "SUCCESS":
                 want = Want(open=False, comment=messages.reconciled_fixed(last.number, last.url))
                 reason = f"last completed build #{last.number} passed"
