@@ -14,19 +14,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from grafana_bridge.app import BridgeApp
 from grafana_bridge.payloads import parse
 from jenkins_trello.cards import alert_key, read_marker
 
 from .bridgeutil import AUTH, am_alert, am_payload, bridge_app, serve, trello
-
-
-@pytest.fixture
-def t():
-    with trello() as tr:
-        yield tr
 
 
 def _keys_of(cards: list[dict]) -> dict[str, list[dict]]:

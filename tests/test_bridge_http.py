@@ -39,24 +39,10 @@ from .bridgeutil import (
     free_port,
     hmac_headers,
     serve,
-    trello,
     wait_until,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def t():
-    with trello() as tr:
-        yield tr
-
-
-@pytest.fixture
-def b(t):
-    with bridge(t) as br:
-        t.emu.reset_log()
-        yield br
 
 
 def marker_of(card: dict) -> tuple[str, str]:

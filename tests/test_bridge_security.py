@@ -43,19 +43,6 @@ from .bridgeutil import (
 )
 
 
-@pytest.fixture
-def t():
-    with trello() as tr:
-        yield tr
-
-
-@pytest.fixture
-def b(t):
-    with bridge(t) as br:
-        t.emu.reset_log()
-        yield br
-
-
 def _b64(text: str) -> str:
     import base64
 

@@ -97,12 +97,6 @@ def test_to_environ_without_body_headers_or_context():
 # --------------------------------------------------------------------------- same answers as over HTTP
 
 
-@pytest.fixture
-def t():
-    with trello() as tr:
-        yield tr
-
-
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_events_give_the_same_answers_as_http(kind):
     make = KINDS[kind]
