@@ -220,6 +220,17 @@ def newer_completed(builds: Sequence[Build], current: int) -> Build | None:
     return max(newer, key=lambda b: b.number) if newer else None
 
 
+def failing_newer(builds: Sequence[Build], current: int) -> Build | None:
+    """A newer build still running that already carries a failing result.
+
+    Jenkins only lets a result get worse, so such a build will end FAILURE,
+    UNSTABLE or ABORTED, never SUCCESS: an older build's success must not
+    archive the card that build's post step keeps (or is about to keep).
+    """
+    doomed = [b for b in builds if b.number > current and b.building and b.result in FAILING]
+    return max(doomed, key=lambda b: b.number) if doomed else None
+
+
 def job_verdict(result: str, builds: Sequence[Build], current: int) -> Verdict:
     """The transition table of DESIGN.md, on plain data.
 
@@ -239,6 +250,10 @@ def job_verdict(result: str, builds: Sequence[Build], current: int) -> Verdict:
     if result in PASSING:
         if not prev_failing:
             return Verdict("noop", "success after success", prev_result)
+        doomed = failing_newer(builds, current)
+        if doomed is not None:
+            return Verdict("noop", f"newer build #{doomed.number} is already {doomed.result} (still running); "
+                                   "its result will stand", prev_result)
         return Verdict("passing", f"fixed after #{prev.number} {prev_result}" if prev else "fixed", prev_result)
     return Verdict("failing", "still failing" if prev_failing else "first failure", prev_result)
 

@@ -172,3 +172,15 @@ def test_want_sees_the_current_card():
 def test_marker_survives_huge_body():
     desc = with_marker("x" * 50000, KEY, "6")
     assert len(desc) <= 16384 and desc.endswith(f"`jenkins-trello:{KEY}:6`")
+
+
+def test_late_success_does_not_archive_for_a_newer_build_that_is_already_failing():
+    # #20 failed; #22 is still running but already FAILURE (its post step commented); #21 passes late
+    builds = [Build(22, "FAILURE", True), Build(21, None, True), Build(20, "UNSTABLE", False)]
+    v = job_verdict("SUCCESS", builds, 21)
+    assert v.kind == "noop" and "#22" in v.reason
+    # a newer build still running with no result yet, or with SUCCESS (it may still get worse), does not block
+    assert job_verdict("SUCCESS", [Build(22, None, True), Build(20, "FAILURE", False)], 21).kind == "passing"
+    assert job_verdict("SUCCESS", [Build(22, "SUCCESS", True), Build(20, "FAILURE", False)], 21).kind == "passing"
+    # and a failing current build is not affected
+    assert job_verdict("FAILURE", builds, 21).kind == "failing"
