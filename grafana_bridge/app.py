@@ -81,9 +81,11 @@ def group_want(group: AlertGroup, card: Card | None, ignore_no_data: bool = Fals
     if _changes_nothing(group, ignore_no_data):
         # no change: keep whatever is there (an open card stays as it is; none is created)
         return Want(open=card is not None, state=card.state if card else "")
-    if group.status == "resolved":
-        return Want(open=False, comment=render.resolved_comment(group))
     firing = next_firing(group, previous)
+    if group.status == "resolved" or (not firing and not group.truncated):
+        # "firing" with nothing firing in a complete list (every alert resolved, none left out) is resolved too;
+        # a truncated list may have left the firing alerts out, so its "firing" status stands
+        return Want(open=False, comment=render.resolved_comment(group))
     return Want(
         open=True,
         name=render.card_name(group, firing),

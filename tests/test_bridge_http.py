@@ -589,3 +589,13 @@ def test_ignore_no_data_keeps_real_alerts_of_a_mixed_group(t):
     with bridge(t, options=Options(ignore_no_data=True)) as b:
         s = b.post(mixed).json()
         assert s["action"] == "created" and s["firing"] == 1
+
+
+def test_firing_group_with_nothing_firing_opens_no_card_and_closes_an_open_one(t, b):
+    host = am_alert("DiskFull", instance="db-1")
+    assert b.post(am_payload("DiskFull", [host])).json()["action"] == "created"
+    gone = dict(host, status="resolved", endsAt="2026-11-29T07:00:00Z")
+    s = b.post(dict(am_payload("DiskFull", [gone]), status="firing")).json()
+    assert s["action"] == "archived" and t.bridge_cards() == []
+    s = b.post(dict(am_payload("Other", []), status="firing")).json()
+    assert s["action"] == "unchanged" and t.bridge_cards() == []
