@@ -54,19 +54,21 @@ class Reject(Exception):
         self.reason = reason
 
 
-def _changes_nothing(group: AlertGroup, ignore_no_data: bool) -> bool:
-    """Legacy paused/pending, and no data when told to ignore it: the board stays as it is."""
-    # unified groups lose their no-data alerts in without_no_data(); a legacy rule is one alert
-    return group.status == "ignored" or (ignore_no_data and group.no_data and group.source == "grafana-legacy")
+def effective(group: AlertGroup, ignore_no_data: bool = False) -> AlertGroup | None:
+    """The group as it counts for the board, or None when it changes nothing (pure).
 
-
-def without_no_data(group: AlertGroup) -> AlertGroup:
-    """The group minus its DatasourceNoData alerts (``--ignore-no-data``), so real firing alerts still count."""
-    if not group.no_data or group.source == "grafana-legacy":
+    Legacy paused/pending change nothing. With ``--ignore-no-data`` a legacy
+    no_data state changes nothing, and a unified group loses its
+    DatasourceNoData alerts so that its real firing alerts still count.
+    """
+    if group.status == "ignored":
+        return None
+    if not (ignore_no_data and group.no_data):
         return group
+    if group.source == "grafana-legacy":
+        return None
     alerts = tuple(a for a in group.alerts if a.name != NO_DATA_ALERTNAME)
-    return dataclasses.replace(group, alerts=alerts, no_data=False) if alerts else dataclasses.replace(
-        group, alerts=(), status="ignored")
+    return dataclasses.replace(group, alerts=alerts, no_data=False) if alerts else None
 
 
 def group_want(group: AlertGroup, card: Card | None, ignore_no_data: bool = False) -> Want:
@@ -76,11 +78,11 @@ def group_want(group: AlertGroup, card: Card | None, ignore_no_data: bool = Fals
     with it, and a repeat with the same firing set makes no write at all.
     """
     previous = decode_state(card.state) if card is not None else None
-    if ignore_no_data:
-        group = without_no_data(group)
-    if _changes_nothing(group, ignore_no_data):
+    counted = effective(group, ignore_no_data)
+    if counted is None:
         # no change: keep whatever is there (an open card stays as it is; none is created)
         return Want(open=card is not None, state=card.state if card else "")
+    group = counted
     firing = next_firing(group, previous)
     if group.status == "resolved" or (not firing and not group.truncated):
         # "firing" with nothing firing in a complete list (every alert resolved, none left out) is resolved too;
@@ -133,9 +135,8 @@ class BridgeApp:
 
     def handle(self, group: AlertGroup, deadline: float) -> dict[str, Any]:
         """Bring the group's card up to date; returns the JSON summary. Raises TrelloError/Timeout."""
-        if self.options.ignore_no_data:
-            group = without_no_data(group)
-        if _changes_nothing(group, self.options.ignore_no_data):
+        counted = effective(group, self.options.ignore_no_data)
+        if counted is None:
             # legacy paused/pending (or no data with --ignore-no-data): no Trello request at all
             return {"status": "ok", "source": group.source, "group": group.name, "groupStatus": group.status,
                     "action": "ignored", "card": None, "cardUrl": None, "writes": 0, "firing": None,
@@ -144,7 +145,7 @@ class BridgeApp:
         with self.locks.hold(key, deadline), self.client.deadline(max(0.1, deadline - time.monotonic())):
             board = self.board.get(deadline)
             existing = board.cards_for(key)
-            want = group_want(group, existing[0] if existing else None, self.options.ignore_no_data)
+            want = group_want(counted, existing[0] if existing else None)
             list_id = ""
             if want.open and not existing:
                 try:
@@ -159,7 +160,7 @@ class BridgeApp:
             "source": group.source,
             "group": group.name,
             "groupStatus": group.status,
-            "action": "ignored" if group.status == "ignored" else outcome.action,
+            "action": outcome.action,
             "card": outcome.card_id,
             "cardUrl": outcome.card_url,
             "writes": outcome.writes,
