@@ -194,6 +194,7 @@ class Verdict:
     kind: str
     reason: str
     previous: str | None = None
+    build: Build | None = None  # the build the verdict rests on (reconcile's last completed build)
 
 
 def normalize_result(result: str) -> str:
@@ -262,3 +263,22 @@ def last_counted(builds: Sequence[Build]) -> Build | None:
     """The job's latest completed build with a result that counts (for reconcile)."""
     done = [b for b in builds if not b.building and b.result and b.result not in INERT]
     return max(done, key=lambda b: b.number) if done else None
+
+
+def reconcile_verdict(builds: Sequence[Build] | None) -> Verdict:
+    """What reconcile does with a job's open card; ``builds`` None means the job no longer exists.
+
+    ``gone`` and ``passing`` archive the card; ``running`` and ``failing`` keep
+    it. A build newer than the last completed one that is still running has
+    written (or will write) its own result to the board, so an older success
+    must not archive the card: that would leave a failing job without one.
+    """
+    if builds is None:
+        return Verdict("gone", "job no longer exists")
+    last = last_counted(builds)
+    if last is None or last.result != "SUCCESS":
+        return Verdict("failing", "duplicate cards", build=last)
+    running = [b.number for b in builds if b.building and b.number > last.number]
+    if running:
+        return Verdict("running", f"build #{max(running)} still running: card kept for its post step", build=last)
+    return Verdict("passing", f"last completed build #{last.number} passed", build=last)

@@ -15,7 +15,7 @@ from . import messages
 from .cards import Board, Card, job_key, job_of_key, resolve_list, snapshot
 from .config import ConfigError, TrelloConfig
 from .jenkins import JenkinsError, JenkinsReader, JobNotFound, TestSummary
-from .lifecycle import Archive, Comment, Create, Op, Update, Want, apply, job_verdict, last_counted, plan
+from .lifecycle import Archive, Comment, Create, Op, Update, Want, apply, job_verdict, plan, reconcile_verdict
 from .trello import TrelloClient, TrelloError
 
 log = logging.getLogger("jenkins_trello")
@@ -115,36 +115,29 @@ def reconcile(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *,
     for key in keys:
         job = job_of_key(key) or key
         try:
-            builds = reader.builds(job)
+            builds: list | None = reader.builds(job)
         except JobNotFound:
-            want = Want(open=False, comment=messages.reconciled_gone(job))
-            reason = "job no longer exists"
+            builds = None
         except JenkinsError as exc:
             report.errors.append(str(exc))
             continue
+        verdict = reconcile_verdict(builds)
+        if verdict.kind == "running":
+            report.lines.append(f"{job}: {verdict.reason}")
+            continue
+        if verdict.kind == "gone":
+            want: Want | None = Want(open=False, comment=messages.reconciled_gone(job))
+        elif verdict.kind == "passing" and verdict.build is not None:
+            want = Want(open=False, comment=messages.reconciled_fixed(verdict.build.number, verdict.build.url))
         else:
-            last = last_counted(builds)
-            # A build newer than the last completed one is still running: its post step has already
-            # written (or will write) its result to the board, so the older success must not archive
-            # the card (it would leave a failing job without one). The next run decides.
-            running = [b.number for b in builds if b.building and (last is None or b.number > last.number)]
-            if last is not None and last.result == "SUCCESS" and running:
-                report.lines.append(f"{job}: build #{max(running)} still running: card kept for its post step")
-                continue
-            if last is not None and last.result == "SUCCESS":
-                want = Want(open=False, comment=messages.reconciled_fixed(last.number, last.url))
-                reason = f"last completed build #{last.number} passed"
-            else:
-                # still failing (or never completed): keep the card, but fold any duplicates
-                def keep_open(card: Card | None) -> Want:
-                    return Want(open=True, state=card.state if card else "")
+            want = None  # still failing: keep the card, only fold duplicates
 
-                ops, keep = plan(key, keep_open, board, "")
-                if ops:
-                    _run(report, client, cfg, key, job, ops, keep, board, "duplicate cards", dry_run)
-                continue
-        ops, keep = plan(key, lambda _c, w=want: w, board, "")
-        _run(report, client, cfg, key, job, ops, keep, board, reason, dry_run)
+        def want_for(card: Card | None, want: Want | None = want) -> Want:
+            return want or Want(open=True, state=card.state if card else "")
+
+        ops, keep = plan(key, want_for, board, "")
+        if ops:
+            _run(report, client, cfg, key, job, ops, keep, board, verdict.reason, dry_run)
     if not report.lines and not report.errors:
         report.lines.append("reconcile: nothing to do")
     return report

@@ -24,6 +24,7 @@ from jenkins_trello.lifecycle import (
     normalize_result,
     plan,
     previous_result,
+    reconcile_verdict,
 )
 
 KEY = job_key("team/app")
@@ -184,3 +185,13 @@ def test_late_success_does_not_archive_for_a_newer_build_that_is_already_failing
     assert job_verdict("SUCCESS", [Build(22, "SUCCESS", True), Build(20, "FAILURE", False)], 21).kind == "passing"
     # and a failing current build is not affected
     assert job_verdict("FAILURE", builds, 21).kind == "failing"
+
+
+def test_reconcile_verdict():
+    assert reconcile_verdict(None).kind == "gone"
+    assert reconcile_verdict([Build(3, "FAILURE", False), Build(2, "SUCCESS", False)]).kind == "failing"
+    assert reconcile_verdict([Build(1, None, True)]).kind == "failing"
+    v = reconcile_verdict([Build(4, "ABORTED", False), Build(3, "SUCCESS", False), Build(2, "FAILURE", False)])
+    assert v.kind == "passing" and v.build.number == 3
+    v = reconcile_verdict([Build(4, None, True), Build(3, "SUCCESS", False)])
+    assert v.kind == "running" and "#4" in v.reason
