@@ -158,6 +158,22 @@ def test_restore_without_list_is_placed_by_the_next_move_or_the_current_list():
     assert entered_done_at(card(cid, TODO), history, DONE) == ago(60)
 
 
+def test_an_entry_action_that_does_not_say_its_list_counts_as_an_entry():
+    """Counting an entry whose list cannot be told only makes a card younger, never archives it early."""
+    cid = oid(ago(60))
+    for kind in ("createCard", "copyCard", "moveCardToBoard", "convertToCardFromCheckItem", "emailCard"):
+        bare = action(kind, cid, ago(3))  # neither data.list nor data.card.idList
+        assert entered_done_at(card(cid), [bare], DONE) == ago(3), kind
+        with_card_list = action(kind, cid, ago(3), card={"id": cid, "idList": TODO})
+        assert entered_done_at(card(cid), [with_card_list], DONE) is None, kind
+    # a restore whose list cannot be told (the card left the board and came back after it) counts too
+    history = [created(cid, TODO, ago(60)), closed(cid, True, ago(50)), closed(cid, False, ago(9)),
+               action("moveCardToBoard", cid, ago(5), list={"id": TODO})]
+    assert entered_done_at(card(cid, TODO), history, DONE) == ago(9)
+    # ... and an old card whose only unlabelled entry is recent is kept
+    assert not one([card(cid, DONE, ago(3))], [action("createCard", cid, ago(3))]).archive
+
+
 def test_archiving_and_comments_are_not_entries():
     cid = oid(ago(60))
     history = [created(cid, DONE, ago(60)), comment(cid, DONE, ago(1)), closed(cid, True, ago(0.5), DONE)]
