@@ -91,7 +91,7 @@ def test_full_lifecycle_and_request_budget(world):
     assert card["idList"] == world.lists["To Do"]
     assert card["name"] == f"team/app #{n} failed"
     assert "Break it" in card["desc"] and "Ann" in card["desc"] and f"/{n}/" in card["desc"]
-    assert "Failing tests: 2" in card["desc"] and "app.T.test_a" in card["desc"]
+    assert "Failing tests: 2" in card["desc"] and "app.T.test\\_a" in card["desc"]  # escaped like every sender value
 
     code, out, _, counts, n = world.build(job, "FAILURE")
     assert code == 0 and "commented" in out and counts == (1, 2)
