@@ -94,8 +94,18 @@ def _pairs_text(pairs: tuple[tuple[str, str], ...], skip: frozenset[str] = froze
 
 
 def _link(label: str, url: str | None) -> str | None:
-    """A Markdown link only when the URL is a plain http(s) URL; otherwise nothing."""
+    """A Markdown link only when the URL is a plain http(s) URL; otherwise nothing.
+
+    ``label`` is always the bridge's own word; the link text also shows the
+    URL's host (see ``md_link``), so a sender cannot dress one site up as another.
+    """
     return md_link(label, url) if safe_url(url) else None
+
+
+def _annotation_link(key: str, url: str | None) -> str | None:
+    """A ``*_url`` annotation: the sender's key as escaped text, the link itself showing only its host."""
+    link = _link("", url)
+    return f"{md_escape(key, 60)}: {link}" if link else None
 
 
 def _links(pairs: list[tuple[str, str | None]]) -> str:
@@ -186,11 +196,10 @@ def _alert_line(alert: Alert, skip: frozenset[str], group: AlertGroup, detail: b
     annotation_links = [
         (k, v) for k, v in alert.annotations if common.get(k) != v and k.lower().endswith("url")
     ]
-    links = _links(
+    links = " · ".join(x for x in [_links(
         [("Source", alert.generator_url), ("Dashboard", alert.dashboard_url), ("Panel", alert.panel_url),
          ("Silence", alert.silence_url), ("Image", alert.image_url)]
-        + [(k, v) for k, v in annotation_links[:5]]
-    )
+    )] + [_annotation_link(k, v) for k, v in annotation_links[:5]] if x)
     if links:
         lines.append("  " + links)
     return "\n".join(lines)
@@ -209,7 +218,7 @@ def _annotation_lines(pairs: tuple[tuple[str, str], ...]) -> list[str]:
         if key in _TEXT_ANNOTATIONS or not val:
             continue
         if key.lower().endswith("url"):
-            link = _link(key, val)
+            link = _annotation_link(key, val)
             rest.append(link if link else f"{md_escape(key, 60)}: {md_escape(val, 300)}")
         else:
             rest.append(f"{md_escape(key, 60)}: {md_escape(val, 300)}")

@@ -3,15 +3,25 @@
 Trello is the only state, so every card the project creates ends its
 description with one marker line, a Markdown code span:
 
-    `jenkins-trello:job:team%2Fapp:12`
-    `jenkins-trello:alert:9f86d081884c7d659a2feaa0c55ad015:1a2b3c4d5e6f7a8b`
+    `jenkins-trello:job:team%2Fapp:12:5d41402abc2a1b2c3d`
+    `jenkins-trello:alert:9f86d081884c7d659a2feaa0c55ad015:1a2b3c4d5e6f7a8b:0cc175b9c07e6f1e2a`
 
 ``<kind>:<key>`` identifies the job or alert group (a job's full name, quoted
 so that ``/`` and a literal ``%2F`` stay distinct; an alert group's identity
-digest) and the last field is the card's state (the build that opened it, or
-the set of firing alerts). People may rename or move the card; the marker is
-what counts. Untrusted text in descriptions is escaped (see ``text``), so the
-only line that can look like a marker is the one written here, always last.
+digest), the next field is the card's state (the build that opened it, or the
+set of firing alerts), and the last is a digest of what the project wrote: 10
+hex digits over the description above the marker, then 6 over the card name.
+The digest is how the project tells its untouched cards from ones a person
+edited or renamed (people's edits win, see ``lifecycle.plan``). Markers written
+before the digest existed (``…:<state>`` with no digest) still count; their
+edit state is unknown.
+
+A marker counts only as the description's last line, in exactly this form
+(Trello may strip trailing whitespace, nothing else is forgiven): a marker a
+person quotes in notes, a checklist or a runbook card does not make that card
+the project's. People may rename or move the card; the marker is what counts.
+Untrusted text in descriptions is escaped (see ``text``), so the only line that
+can look like a marker is the one written here, always last.
 
 Everything in this module is pure.
 """
@@ -27,7 +37,12 @@ from urllib.parse import quote, unquote
 from .text import DESC_LIMIT, clip
 
 PREFIX = "jenkins-trello"
-_MARKER = re.compile(r"^`jenkins-trello:(job|alert):([A-Za-z0-9%._~\-]+):([A-Za-z0-9%._\-]*)`\s*$")
+BODY_DIGEST = 10  # hex digits over the description the project wrote
+NAME_DIGEST = 6  # hex digits over the name the project wrote
+_MARKER = re.compile(
+    r"^`jenkins-trello:(job|alert):([A-Za-z0-9%._~\-]+):([A-Za-z0-9%._\-]*)"
+    rf"(?::([0-9a-f]{{{BODY_DIGEST}}}(?:[0-9a-f]{{{NAME_DIGEST}}})?))?`$"
+)
 
 
 def job_key(job: str) -> str:
@@ -45,26 +60,102 @@ def job_of_key(key: str) -> str | None:
     return unquote(key[4:]) if key.startswith("job:") else None
 
 
-def marker_line(key: str, state: str = "") -> str:
-    return f"`{PREFIX}:{key}:{state}`"
+def normalise(text: str) -> str:
+    """Text as Trello may hand it back: LF line ends, no trailing whitespace on any line or at the end.
+
+    The digest is taken over this form, so a description that only went
+    through Trello's own normalisation still counts as untouched.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip("\n")
 
 
-def with_marker(body: str, key: str, state: str = "") -> str:
-    """Description text with the marker as its last line, within Trello's 16384 characters."""
-    line = marker_line(key, state)
-    room = DESC_LIMIT - len(line) - 2
-    return f"{clip(body.rstrip(), room)}\n\n{line}" if body.strip() else line
+def body_digest(body: str) -> str:
+    """Short digest of a description body (the text above the marker line)."""
+    return hashlib.sha256(normalise(body).encode("utf-8")).hexdigest()[:BODY_DIGEST]
+
+
+def name_digest(name: str) -> str:
+    """Short digest of a card name, whitespace collapsed (names are one line)."""
+    return hashlib.sha256(" ".join(name.split()).encode("utf-8")).hexdigest()[:NAME_DIGEST]
+
+
+def marker_line(key: str, state: str = "", digest: str = "") -> str:
+    """The marker line; without ``digest`` it has the older form whose edit state is unknown."""
+    return f"`{PREFIX}:{key}:{state}:{digest}`" if digest else f"`{PREFIX}:{key}:{state}`"
+
+
+def with_marker(body: str, key: str, state: str = "", name: str | None = None) -> str:
+    """Description text with the marker as its last line, within Trello's 16384 characters.
+
+    The marker carries the digest of the body as written (and of ``name``, the
+    card name written with it, when given), so a later read can tell whether a
+    person changed either.
+    """
+    width = len(marker_line(key, state, "0" * (BODY_DIGEST + (NAME_DIGEST if name is not None else 0))))
+    text = clip(body.rstrip(), DESC_LIMIT - width - 2) if body.strip() else ""
+    digest = body_digest(text) + (name_digest(name) if name is not None else "")
+    line = marker_line(key, state, digest)
+    return f"{text}\n\n{line}" if text else line
+
+
+def restamp(body: str, key: str, state: str, digest: str, name: str | None = None) -> str | None:
+    """A person's description kept word for word, with only the marker line renewed.
+
+    The body part of ``digest`` (what the project last wrote) is kept, so the
+    card still reads as edited; the name part is renewed for ``name`` when
+    given. An older marker without a digest stays without one. None when the
+    result would not fit Trello's limit (a person's text is never cut).
+    """
+    if digest:
+        digest = digest[:BODY_DIGEST] + (name_digest(name) if name is not None else digest[BODY_DIGEST:])
+    line = marker_line(key, state, digest)
+    text = body.rstrip()
+    out = f"{text}\n\n{line}" if text.strip() else line
+    return out if len(out) <= DESC_LIMIT else None
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A description's marker line, read back, with the text above it."""
+
+    key: str
+    state: str
+    digest: str  # "" for a marker written before digests
+    body: str  # the description above the marker line, trailing whitespace stripped
+
+    @property
+    def pristine(self) -> bool | None:
+        """True when the body is what the project wrote, False when a person edited it, None if unknown."""
+        if not self.digest:
+            return None
+        return self.digest[:BODY_DIGEST] == body_digest(self.body)
+
+    def renamed(self, name: str) -> bool:
+        """Whether a person renamed the card (False when the marker does not say what name was written)."""
+        return len(self.digest) == BODY_DIGEST + NAME_DIGEST and self.digest[BODY_DIGEST:] != name_digest(name)
+
+
+def parse_marker(desc: str | None) -> Marker | None:
+    """The marker of a description: only its last line counts, in the exact form ``marker_line`` writes.
+
+    Trailing whitespace (which Trello may strip or keep) is the only slack; a
+    marker quoted anywhere else, indented, or followed by any text is not one.
+    """
+    if not desc or PREFIX not in desc:
+        return None
+    text = desc.replace("\r\n", "\n").replace("\r", "\n").rstrip()
+    head, _sep, last = text.rpartition("\n")
+    m = _MARKER.match(last)
+    if not m:
+        return None
+    return Marker(f"{m.group(1)}:{m.group(2)}", m.group(3), m.group(4) or "", head.rstrip())
 
 
 def read_marker(desc: str | None) -> tuple[str, str] | None:
-    """``(key, state)`` from the last marker line of a description, or None."""
-    if not desc or PREFIX not in desc:
-        return None
-    for line in reversed(desc.splitlines()):
-        m = _MARKER.match(line.strip())
-        if m:
-            return f"{m.group(1)}:{m.group(2)}", m.group(3)
-    return None
+    """``(key, state)`` from a description's marker line (its last line), or None."""
+    m = parse_marker(desc)
+    return (m.key, m.state) if m else None
 
 
 def display_job(job: str) -> str:
@@ -80,6 +171,24 @@ class Card:
     key: str
     state: str
     url: str = ""
+    #: True: the description is what the project wrote; False: a person edited it; None: unknown (older marker)
+    pristine: bool | None = True
+    renamed: bool = False  # a person renamed the card (the project then keeps their name)
+    body: str = ""  # the description above the marker line
+    digest: str = ""  # the marker's digest field, as read
+
+
+_RANK = {True: 0, None: 1, False: 2}
+
+
+def precedence(card: Card) -> tuple[int, str]:
+    """Which of a key's cards is kept: untouched project cards first, then unknown, then edited; oldest first.
+
+    Trello ids grow with creation time, so the oldest untouched card wins: a
+    "Copy card" copy (newer, same text) or a card a person edited never wins
+    over the project's own.
+    """
+    return _RANK.get(card.pristine, 2), card.id
 
 
 @dataclass(frozen=True)
@@ -90,8 +199,8 @@ class Board:
     cards: tuple[Card, ...]
 
     def cards_for(self, key: str) -> list[Card]:
-        """The key's open cards, oldest first (Trello ids grow with creation time)."""
-        return sorted((c for c in self.cards if c.key == key), key=lambda c: c.id)
+        """The key's open cards, the one to keep first (see ``precedence``)."""
+        return sorted((c for c in self.cards if c.key == key), key=precedence)
 
     def list_name(self, list_id: str) -> str:
         return next((name for lid, name in self.lists if lid == list_id), list_id)
@@ -116,16 +225,21 @@ def to_card(raw: dict) -> Card | None:
     """A Card when the Trello card is open and carries our marker, else None."""
     if raw.get("closed"):
         return None
-    marker = read_marker(raw.get("desc"))
+    marker = parse_marker(raw.get("desc"))
     if marker is None:
         return None
+    name = str(raw.get("name", ""))
     return Card(
         id=str(raw.get("id", "")),
-        name=str(raw.get("name", "")),
+        name=name,
         list_id=str(raw.get("idList", "")),
-        key=marker[0],
-        state=marker[1],
+        key=marker.key,
+        state=marker.state,
         url=str(raw.get("shortUrl") or raw.get("url") or ""),
+        pristine=marker.pristine,
+        renamed=marker.renamed(name),
+        body=marker.body,
+        digest=marker.digest,
     )
 
 

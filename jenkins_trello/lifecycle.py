@@ -5,7 +5,12 @@ their event into a ``Want`` (should the subject have an open card, and with
 what text); ``plan`` compares it with the board snapshot and returns the
 writes; ``apply`` performs them through the Trello client and, after a create,
 re-reads once to catch a twin made by a concurrent writer (two bridge replicas,
-two builds finishing together): the oldest card wins, the rest are archived.
+two builds finishing together): the project's oldest untouched card wins, the
+rest are archived, each with a comment that links the kept card.
+
+People's edits win: a card whose description a person edited keeps their text
+(the news goes into a comment; only the marker line is renewed so the card's
+state still advances), and a card a person renamed keeps their name.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Union
 
-from .cards import Board, Card, with_marker
+from .cards import Board, Card, restamp, with_marker
+from .text import md_link
 from .trello import TrelloClient
 
 FAILING = frozenset({"FAILURE", "UNSTABLE"})
@@ -31,8 +37,9 @@ class Want:
     """The desired state of one subject's card.
 
     ``state`` is written into the marker; an open card whose state differs gets
-    ``comment`` (and, with ``rewrite``, the new name and description). A closed
-    want comments then archives the open card, if there is one.
+    ``comment`` (and, with ``rewrite``, the new name and description, as far as
+    people's edits allow: see ``plan``). A closed want comments then archives
+    the open card, if there is one.
     """
 
     open: bool
@@ -54,10 +61,13 @@ class Create:
 class Comment:
     card_id: str
     text: str
+    twin: bool = False  # the note on a duplicate about to be archived
 
 
 @dataclass(frozen=True)
 class Update:
+    """New text for a card; an empty ``name`` leaves the card's name as it is (a person renamed it)."""
+
     card_id: str
     name: str
     desc: str
@@ -72,25 +82,64 @@ class Archive:
 Op = Union[Create, Comment, Update, Archive]
 
 
+def duplicate_comment(kept: Card) -> str:
+    """The comment on a card archived as a duplicate: why, and which card was kept (linked)."""
+    where = md_link("the kept card", kept.url) if kept.url else f"card {kept.id}"
+    return f"Archived as a duplicate of {where} (jenkins-trello keeps one card per job/alert group)."
+
+
+def _fold(mine: Sequence[Card]) -> list[Op]:
+    """Comment on, then archive, every card but the first (the one kept)."""
+    ops: list[Op] = []
+    for card in mine[1:]:
+        ops += [Comment(card.id, duplicate_comment(mine[0]), twin=True), Archive(card.id, twin=True)]
+    return ops
+
+
+def rewrite_ops(key: str, card: Card, want: Want) -> list[Op]:
+    """How a changed ``want`` with ``rewrite`` reaches an open card, respecting people's edits.
+
+    - Untouched description (``pristine``): new name and description.
+    - Edited (False) or unknown (None, an older marker without digest): the
+      person's text stays word for word and only the marker line is renewed,
+      so the state still advances (repeats make no write) while the body digest
+      keeps saying "edited"; the news is in the comment. When the renewed
+      text would not fit Trello's limit, nothing is rewritten (the comment
+      alone carries the news).
+    - A card a person renamed, or one whose name history is unknown, keeps
+      its name (``Update.name`` empty).
+    """
+    # the marker's name digest is always that of the name the project wants: a
+    # person's name keeps differing from it (so it is kept), until they rename
+    # the card back to exactly that name
+    name = "" if card.renamed or card.pristine is None else want.name
+    if card.pristine:
+        return [Update(card.id, name, with_marker(want.desc, key, want.state, name=want.name))]
+    desc = restamp(card.body, key, want.state, card.digest, name=want.name)
+    return [Update(card.id, name, desc)] if desc is not None else []
+
+
 def plan(key: str, want_for: Callable[[Card | None], Want], board: Board, list_id: str) -> tuple[list[Op], Card | None]:
     """The writes that bring ``key``'s card to what is wanted, and the card acted on.
 
-    ``want_for`` sees the current open card (oldest twin) because some wants
+    ``want_for`` sees the current open card (the one kept) because some wants
     depend on it: a truncated alert list is merged with the card's firing set.
-    Extra twins are always archived, so duplicates converge to one card.
+    Extra twins are always archived, each after a comment linking the kept
+    card, so duplicates converge to one card; the kept one is the project's
+    oldest untouched card (see ``cards.precedence``).
     """
     mine = board.cards_for(key)
     keep = mine[0] if mine else None
-    ops: list[Op] = [Archive(c.id, twin=True) for c in mine[1:]]
+    ops: list[Op] = _fold(mine)
     want = want_for(keep)
     if want.open:
         if keep is None:
-            ops.append(Create(list_id, want.name, with_marker(want.desc, key, want.state)))
+            ops.append(Create(list_id, want.name, with_marker(want.desc, key, want.state, name=want.name)))
         elif keep.state != want.state:
             if want.comment:
                 ops.append(Comment(keep.id, want.comment))
             if want.rewrite:
-                ops.append(Update(keep.id, want.name, with_marker(want.desc, key, want.state)))
+                ops += rewrite_ops(key, keep, want)
     elif keep is not None:
         if want.comment:
             ops.append(Comment(keep.id, want.comment))
@@ -99,13 +148,13 @@ def plan(key: str, want_for: Callable[[Card | None], Want], board: Board, list_i
 
 
 def twins(board: Board, key: str) -> list[str]:
-    """Ids to archive when a key has more than one open card: all but the oldest."""
+    """Ids to archive when a key has more than one open card: all but the one kept."""
     return [c.id for c in board.cards_for(key)[1:]]
 
 
 def describe(ops: Sequence[Op]) -> str:
     """One word for what a plan does, for summaries and metrics."""
-    main = [op for op in ops if not (isinstance(op, Archive) and op.twin)]
+    main = [op for op in ops if not (isinstance(op, (Archive, Comment)) and op.twin)]
     if not main:
         return "unchanged"
     if any(isinstance(op, Create) for op in main):
@@ -141,6 +190,7 @@ def apply(
 
     Writes are not idempotent on Trello, so a create whose answer was lost may
     have happened twice; the twin check after creating is also what repairs that.
+    Each twin gets its comment (linking the kept card) before it is archived.
     """
     out = Outcome(action=describe(ops), card_id=keep.id if keep else None, card_url=keep.url if keep else None,
                   ops=list(ops))
@@ -154,19 +204,22 @@ def apply(
         elif isinstance(op, Comment):
             client.comment(op.card_id, op.text)
         elif isinstance(op, Update):
-            client.update_card(op.card_id, name=op.name, desc=op.desc)
+            fields = {"name": op.name, "desc": op.desc} if op.name else {"desc": op.desc}
+            client.update_card(op.card_id, **fields)
         elif isinstance(op, Archive):
             client.archive_card(op.card_id)
             if op.twin:
                 out.twins_archived += 1
         out.writes += 1
     if created:
-        board = reread()
-        mine = board.cards_for(key)
-        for card_id in twins(board, key):
-            client.archive_card(card_id)
+        mine = reread().cards_for(key)
+        for op in _fold(mine):
+            if isinstance(op, Comment):
+                client.comment(op.card_id, op.text)
+            else:
+                client.archive_card(op.card_id)
+                out.twins_archived += 1
             out.writes += 1
-            out.twins_archived += 1
         if mine and mine[0].id != out.card_id:
             out.card_id, out.card_url = mine[0].id, mine[0].url
     return out

@@ -1,7 +1,9 @@
 """What a person reads on a Jenkins card: name, description and comments (pure).
 
 The failure card answers the first questions: which build, which tests fail,
-which changes went in and who made them. Everything from Jenkins is escaped.
+which changes went in and who made them. Everything from Jenkins (job, test and
+suite names, commit messages, authors, error details) is escaped as card text,
+and links show their own host.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ MAX_CHANGES = 15
 
 
 def build_link(build: int, url: str) -> str:
+    """``#12`` linked to the build, the link showing Jenkins' host; plain ``#12`` when the URL is not safe."""
     return md_link(f"#{build}", url) if url else f"#{build}"
 
 
@@ -45,7 +48,7 @@ def _tests(tests: TestSummary | None, report_error: str | None) -> list[str]:
     if not tests.failed:
         return [f"Tests: none failing ({tests.passed} passed, {tests.skipped} skipped)."]
     lines = [f"**Failing tests: {tests.failed}** ({tests.passed} passed, {tests.skipped} skipped)"]
-    lines += [f"- `{name.replace('`', chr(39))[:200]}`" for name in tests.failing]
+    lines += [f"- {md_escape(name, 200)}" for name in tests.failing]  # suite and test names come from the build
     if tests.failed > len(tests.failing):
         lines.append(f"- … and {tests.failed - len(tests.failing)} more")
     return lines

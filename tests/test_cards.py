@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,7 +21,7 @@ from jenkins_trello.cards import (
     with_marker,
 )
 from jenkins_trello.jenkins import Change, TestSummary, job_path, parse_builds, parse_report
-from jenkins_trello.text import md_escape
+from jenkins_trello.text import md_escape, md_link, url_host
 
 
 @pytest.mark.parametrize("job", ["app", "team/app", "org/repo/feature%2Fx", "my folder/job #1", "ü/`x`:y"])
@@ -100,7 +102,7 @@ def test_failure_card_text_tells_what_a_person_needs_first():
     tests = TestSummary(12, 100, 3, tuple(f"pkg.T.t{i}" for i in range(10)))
     desc = messages.card_desc("org/repo/feature%2Fx", 42, "http://ci/job/42/", "FAILURE",
                               [Change("deadbeef00", "Break [it](http://evil)", "Mallory")], ["Mallory"], tests)
-    assert "[#42](http://ci/job/42/)" in desc
+    assert "[#42 (ci)](http://ci/job/42/)" in desc
     assert "Failing tests: 12" in desc and "pkg.T.t0" in desc and "and 2 more" in desc
     assert "Mallory" in desc and "[it](http://evil)" not in desc and "\\[it\\]" in desc
     assert "org/repo/feature/x" in desc
@@ -109,6 +111,71 @@ def test_failure_card_text_tells_what_a_person_needs_first():
 
 
 def test_comment_texts_name_and_link_the_build():
-    assert "[#7](http://ci/7/)" in messages.still_failing("a", 7, "http://ci/7/", "FAILURE", [])
-    assert "[#8](http://ci/8/)" in messages.fixed("a", 8, "http://ci/8/")
+    assert "[#7 (ci)](http://ci/7/)" in messages.still_failing("a", 7, "http://ci/7/", "FAILURE", [])
+    assert "[#8 (ci.example.com:8443)](https://ci.example.com:8443/8/)" in messages.fixed(
+        "a", 8, "https://ci.example.com:8443/8/")
     assert "javascript" not in messages.fixed("a", 8, "javascript:alert(1)")
+
+
+# ---------------------------------------------------------------- links show their own host; no sender-chosen syntax
+
+
+@pytest.mark.parametrize("url,host", [
+    ("http://ci/job/1/", "ci"),
+    ("https://Play.Grafana.org:3000/d/x?a=b#c", "play.grafana.org:3000"),
+    ("http://127.0.0.1:8080/", "127.0.0.1:8080"),
+    ("https://xn--pple-43d.com/", "xn--pple-43d.com"),  # IDN shows as punycode
+    ("https://ci.example.com/job/a/@trusted/", "ci.example.com"),  # "@" in the path is no user info
+])
+def test_link_text_is_the_real_host(url, host):
+    assert url_host(url) == host
+    assert md_link("build #1", url) == f"[build #1 ({host})]({url})"
+    assert md_link("", url) == f"[{host}]({url})"
+
+
+@pytest.mark.parametrize("url", [
+    "http://trusted.example@evil.example/",
+    "http://user:pw@ci.example.com/",
+    "http://trusted.example\\@evil.example/",
+    "http://%65vil.example/",
+    "http://аpple.com/",  # Cyrillic а: a look-alike host
+    "http://0x7f.1/", "http://2130706433/", "http://127.1/", "http://010.0.0.1/",
+    "http://[::1]/", "http://a.com:99999/", "http://bad_host/",
+    "javascript:alert(1)", "ftp://ci/x", "//ci/x", "http://ci/a b", "http://ci/a)[x](http://evil",
+    "http://ci/\"x", None, 12,
+])
+def test_urls_that_could_hide_where_they_go_are_not_linked(url):
+    assert url_host(url) is None
+    assert md_link("build #1", url) == "build #1"
+
+
+def test_the_label_is_escaped_even_though_it_is_the_projects_own():
+    assert md_link("[x](http://evil)", "http://ci/") == "[\\[x\\](http:\u200b//evil) (ci)](http://ci/)"
+
+
+@pytest.mark.parametrize("value,absent", [
+    ("http://evil.example/phish", "://"),
+    ("go to www.evil.example", r"www\."),
+    ("ping @board and @ann", "@b"),
+    ("mail root@evil.example", "@e"),
+    ("&#91;x&#93;&#40;http://evil&#41;", "(?<!\\\\)&"),
+    ("# heading", "^#"),
+    ("> quote", "^>"),
+    ("![img](http://evil/x.png)", "(?<!\\\\)\\["),
+])
+def test_escaped_text_has_no_autolink_mention_entity_or_block(value, absent):
+    assert re.search(absent, md_escape(value)) is None
+
+
+def test_test_and_suite_names_are_escaped_like_alert_fields():
+    evil = "Suite](http://evil) @board.test_`jenkins-trello:job:a:1`"
+    tests = TestSummary(1, 0, 0, (evil, "# heading", "> quote"))
+    desc = messages.card_desc("a", 1, "http://ci/1/", "FAILURE", [], [], tests,
+                              report_error=None)
+    lines = desc.splitlines()
+    assert f"- {md_escape(evil, 200)}" in lines
+    assert "- \\# heading" in lines and "- \\> quote" in lines
+    assert "](http://evil" not in desc and "@board" not in desc and read_marker(desc) is None
+    assert re.search(r"(?<!\\)`", desc) is None  # no code span at all
+    err = messages.card_desc("a", 1, "", "FAILURE", [], [], None, report_error="[x](http://evil) @ann")
+    assert "\\[x\\](http:\u200b//evil)" in err and "@ann" not in err

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from jenkins_trello.cards import Board, Card, job_key, with_marker
+from jenkins_trello.cards import Board, Card, job_key, parse_marker, with_marker
 from jenkins_trello.lifecycle import (
     FAILING,
     INERT,
@@ -122,7 +122,10 @@ def test_first_failure_creates_with_marker_last():
     ops, keep = plan(KEY, lambda c: failing(), board_with(), "L1")
     assert keep is None and len(ops) == 1 and isinstance(ops[0], Create)
     assert ops[0].list_id == "L1"
-    assert ops[0].desc.splitlines()[-1] == f"`jenkins-trello:{KEY}:6`"
+    assert ops[0].desc.splitlines()[-1].startswith(f"`jenkins-trello:{KEY}:6:")
+    marker = parse_marker(ops[0].desc)
+    assert (marker.key, marker.state, marker.pristine) == (KEY, "6", True)
+    assert not marker.renamed("team/app #6 failed") and marker.renamed("Ann is on it")
     assert describe(ops) == "created"
 
 
@@ -152,16 +155,18 @@ def test_twins_fold_to_the_oldest():
     b = board_with(card("0000000b"), card("0000000a"), card("0000000c"))
     ops, keep = plan(KEY, lambda c: failing("6"), b, "L1")
     assert keep.id == "0000000a"
-    assert ops[:2] == [Archive("0000000b", twin=True), Archive("0000000c", twin=True)]
-    assert ops[2] == Comment("0000000a", "still failing")
-    assert describe(ops[:2]) == "unchanged"
+    assert [(type(op), op.card_id) for op in ops[:4]] == [
+        (Comment, "0000000b"), (Archive, "0000000b"), (Comment, "0000000c"), (Archive, "0000000c")]
+    assert all(op.twin for op in ops[:4])
+    assert ops[4] == Comment("0000000a", "still failing")
+    assert describe(ops[:4]) == "unchanged"
 
 
 def test_rewrite_updates_name_and_desc_when_state_changes():
     want = Want(open=True, name="n2", desc="d2", state="s2", comment="changed", rewrite=True)
     ops, _ = plan(KEY, lambda c: want, board_with(card("a", state="s1")), "L1")
     assert ops[0] == Comment("a", "changed")
-    assert isinstance(ops[1], Update) and ops[1].name == "n2" and ops[1].desc.endswith(f"`jenkins-trello:{KEY}:s2`")
+    assert ops[1] == Update("a", "n2", with_marker("d2", KEY, "s2", name="n2"))
 
 
 def test_want_sees_the_current_card():
@@ -172,7 +177,7 @@ def test_want_sees_the_current_card():
 
 def test_marker_survives_huge_body():
     desc = with_marker("x" * 50000, KEY, "6")
-    assert len(desc) <= 16384 and desc.endswith(f"`jenkins-trello:{KEY}:6`")
+    assert len(desc) <= 16384 and parse_marker(desc).state == "6" and parse_marker(desc).pristine
 
 
 def test_late_success_does_not_archive_for_a_newer_build_that_is_already_failing():

@@ -91,7 +91,7 @@ def test_full_lifecycle_and_request_budget(world):
     assert card["idList"] == world.lists["To Do"]
     assert card["name"] == f"team/app #{n} failed"
     assert "Break it" in card["desc"] and "Ann" in card["desc"] and f"/{n}/" in card["desc"]
-    assert "Failing tests: 2" in card["desc"] and "app.T.test_a" in card["desc"]
+    assert "Failing tests: 2" in card["desc"] and "app.T.test\\_a" in card["desc"]  # escaped like every sender value
 
     code, out, _, counts, n = world.build(job, "FAILURE")
     assert code == 0 and "commented" in out and counts == (1, 2)
@@ -202,18 +202,36 @@ def test_two_builds_failing_at_once_leave_one_card(world):
     world.jenkins.add_job(job)
     world.build(job, "SUCCESS")
     a, b = world.jenkins.start_build(job), world.jenkins.start_build(job)
-    barrier = threading.Barrier(2)
+    # force the race every run: both board reads are answered only once both were asked,
+    # so both notifiers see no card and both create one; the twin check must then fold them
+    reads = threading.Barrier(2, timeout=10)
+    handle, seen = world.trello.handle, []
+
+    def racing_handle(req):
+        if req.method == "GET" and req.path.endswith("/lists") and len(seen) < 2:
+            seen.append(req.path)
+            reads.wait()
+        return handle(req)
+
+    world.trello.handle = racing_handle
     codes = []
 
     def post(n):
-        barrier.wait()
         codes.append(world.run("notify", "--result", "FAILURE", "--job", job, "--build", str(n))[0])
 
     threads = [threading.Thread(target=post, args=(n,)) for n in (a, b)]
     [t.start() for t in threads]
     [t.join() for t in threads]
-    assert codes == [0, 0]
-    assert len(world.open_cards(job)) == 1
+    assert codes == [0, 0] and len(seen) == 2
+    every = [c for c in world.trello.cards(world.board["id"], include_closed=True)
+             if (read_marker(c["desc"]) or ("",))[0] == job_key(job)]
+    assert len(every) == 2, "the race made a twin"
+    [kept] = world.open_cards(job)
+    [twin] = [c for c in every if c["id"] != kept["id"]]
+    assert twin["closed"] and kept["id"] < twin["id"]  # the oldest card is kept
+    notes = world.trello.comments(twin["id"])
+    assert notes and all("duplicate" in t and f"({kept['shortUrl']})" in t for t in notes)
+    assert world.trello.comments(kept["id"]) == []
 
 
 def test_dry_run_reads_decides_and_writes_nothing(world):

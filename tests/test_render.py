@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given, settings
@@ -72,8 +73,8 @@ def test_desc_unified_7_has_what_on_call_needs():
     assert "value: A=2473545728, B=0, C=1, minute=9" in desc
     assert "since 2024-03-01 02:09:00 UTC" in desc
     for label in ("Source", "Dashboard", "Panel", "Silence", "Image"):
-        assert f"[{label}](https://" in desc
-    assert "[Grafana](https://play.grafana.org/)" in desc
+        assert re.search(rf"\[{label} \([a-z0-9.:\-]+\)\]\(https://", desc), label
+    assert "[Grafana (play.grafana.org)](https://play.grafana.org/)" in desc
 
 
 def test_desc_mixed_group_lists_only_firing():
@@ -95,7 +96,7 @@ def test_desc_no_data_notes():
     assert desc.startswith("**No data** · Grafana legacy alerting")
     assert "**No data:** the query returned no data;" in desc
     assert "**Message:** The panel has no data." in desc
-    assert "[Alert rule](http://localhost:3000/d/GG2qhR3Wz/" in desc
+    assert "[Alert rule (localhost:3000)](http://localhost:3000/d/GG2qhR3Wz/" in desc
 
 
 def test_desc_relative_generator_url_is_not_a_link():
@@ -189,6 +190,12 @@ EVIL = [
     "line\r\n> quote",
     "**bold** _it_ ~~s~~ |t|",
     "\u202eRTL ünï 🔥 \x00\x1b[31m",
+    "see http://evil.example/phish or www.evil.example",
+    "mail root@evil.example",
+    "&#91;x&#93;&#40;http://evil&#41; &#64;board",
+    "http://trusted.example@evil.example/phish",
+    "http://trusted.example\\@evil.example/",
+    "http://0x7f.1/",
 ]
 
 
@@ -217,17 +224,23 @@ def rendered(value: str) -> list[str]:
             change_comment(g, frozenset({"0" * 16}), firing), resolved_comment(g)]
 
 
+LINK_WORDS = {"Source", "Dashboard", "Panel", "Silence", "Image", "Alert rule", "Grafana", "Alertmanager"}
+
+
 def assert_inert(text: str) -> None:
-    # no link or image other than the ones we build, with plain http(s) URLs
+    # no link or image other than the ones we build: the bridge's own word and the URL's real host
     for m in re.finditer(r"(?<!\\)\[([^\]]*)\]\(([^)]*)\)", text):
-        assert m.group(1) in {"Source", "Dashboard", "Panel", "Silence", "Image", "Alert rule", "Grafana",
-                              "Alertmanager", "runbook\\_url", "x\\_url"}, m.group(0)
-        assert m.group(2).startswith(("http://", "https://")) and "evil" not in m.group(2)
+        label, url = m.group(1), m.group(2)
+        host = urlsplit(url).netloc
+        assert label == host or any(label == f"{w} ({host})" for w in LINK_WORDS), m.group(0)
+        assert url.startswith(("http://", "https://")) and "evil" not in url and "@" not in host
     for m in re.finditer(r"\]\(http://evil", text):
         assert text[m.start() - 1] == "\\"  # the bracket is escaped: literal text, no link
     assert re.search(r"(?<!\\)`", text) is None  # no code span, so no forged marker
     assert read_marker(text) is None
-    assert re.search(r"(?<!\\)@board", text) is None
+    assert re.search(r"(?<!\\)@board", text) is None and "@board" not in text  # no mention, even escaped
+    outside_links = re.sub(r"\]\([^)]*\)", "](", text)
+    assert "://" not in outside_links and not re.search(r"(?i)\bwww\.", outside_links)  # nothing to autolink
     assert re.search(r"(?<!\\)<img", text) is None
     for line in text.split("\n"):
         assert not line.startswith("#") or line.startswith("### Firing")

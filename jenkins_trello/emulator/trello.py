@@ -469,6 +469,16 @@ class TrelloEmulator(BaseEmulator):
             self._update_field(card, "name", name, self._when(at), _HUMAN)
             return self._card_json(card)
 
+    def human_edit_desc(self, card_id: str, desc: str, at: datetime | None = None) -> dict[str, Any]:
+        """Edit a card's description as a person would (``updateCard`` with ``data.old.desc``).
+
+        Trello's editor drops trailing whitespace, so the stored text is stripped at the end.
+        """
+        with self._lock:
+            card = self._card(card_id)
+            self._update_field(card, "desc", desc.rstrip(), self._when(at), _HUMAN)
+            return self._card_json(card)
+
     def human_comment(self, card_id: str, text: str, at: datetime | None = None) -> dict[str, Any]:
         """Comment on a card (``commentCard``); returns the action."""
         with self._lock:
