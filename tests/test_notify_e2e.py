@@ -115,7 +115,8 @@ def test_unstable_counts_as_failing_and_aborted_changes_nothing(world):
     [card] = world.open_cards(job)
     assert card["name"].endswith("unstable")
     code, out, _, counts, _ = world.build(job, "ABORTED")
-    assert code == 0 and counts == (0, 0) or counts[1] == 0
+    assert code == 0 and "nothing to do" in out
+    assert counts[1] == 0  # an ABORTED build never touches the board
     code, out, _, _, _ = world.build(job, "success")  # any case; ABORTED in between is skipped
     assert code == 0 and world.open_cards(job) == []
 
@@ -298,12 +299,17 @@ def test_jenkins_502_is_retried(world):
 def test_bad_credentials(world):
     world.jenkins.add_job("a")
     code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "1",
-                             env={"JENKINS_API_TOKEN": "wrong"})
-    assert code == 1 and "wrong" not in err
+                             env={"JENKINS_API_TOKEN": "wrong-jenkins-token"})
+    assert code == 2 and "JENKINS_API_TOKEN" in err and "401" in err and "wrong-jenkins-token" not in err
+    assert len(err.strip().splitlines()) == 1
     world.jenkins.start_build("a")
     code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "1",
                              env={"TRELLO_TOKEN": "nope-" + TOKEN[::-1]})
-    assert code == 1 and "401" in err and TOKEN[::-1] not in err
+    assert code == 2 and "TRELLO_TOKEN" in err and TOKEN[::-1] not in err
+    code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "1",
+                             env={"TRELLO_API_KEY": "nope-" + KEY[::-1]})
+    assert code == 2 and "TRELLO_API_KEY" in err and KEY[::-1] not in err
+    assert world.trello.write_count() == 0
 
 
 @pytest.mark.parametrize("drop,needle", [
@@ -321,14 +327,16 @@ def test_bad_usage_exits_2(world):
     code, _, err = world.run("notify", "--result", "BROKEN", "--job", "a", "--build", "1")
     assert code == 2 and "BROKEN" in err
     code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "x1")
-    assert code == 2
+    assert code == 2 and "x1" in err
     code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "1",
                              env={"TRELLO_LIST": "Nope"})
+    assert code == 2 and "JOB_NAME" in err and "'a'" in err  # no such job on a Jenkins that answers
     world.jenkins.add_job("a")
     world.jenkins.start_build("a")
     code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "1",
                              env={"TRELLO_LIST": "Nope"})
-    assert code == 2 and "'To Do'" in err
+    assert code == 2 and "TRELLO_LIST" in err and "'To Do'" in err
+    assert world.trello.write_count() == 0
 
 
 def test_verbose_faults_never_print_secrets(world):
