@@ -193,7 +193,7 @@ def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     log = logging.getLogger("grafana_bridge")
     try:
         app = from_env(env, no_auth=args.no_auth, ignore_no_data=args.ignore_no_data)
-    except ValueError as exc:  # ConfigError included
+    except (ValueError, ConfigError) as exc:  # missing Trello settings, no bridge credentials
         return _fail(str(exc))
     half = app.auth.warnings()
     if half:
