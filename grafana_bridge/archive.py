@@ -71,6 +71,7 @@ from typing import NamedTuple, TextIO
 
 from jenkins_trello.cards import ListNotFound, resolve_list
 from jenkins_trello.config import ConfigError, Limits, TrelloConfig
+from jenkins_trello.settings import checked_board_read, list_missing
 from jenkins_trello.text import one_line
 from jenkins_trello.trello import TrelloAuthError, TrelloClient, TrelloError, TrelloNotFound
 
@@ -458,7 +459,8 @@ def run(client: TrelloClient, board: str, list_name: str, days: float, *, dry_ru
     now = parse_time(now) or datetime.now(timezone.utc)
     cutoff = now - timedelta(days=days)
     try:
-        lists = client.board_lists(board, card_fields=CARD_FIELDS)
+        lists = checked_board_read(client, board, client.base_url,
+                                   lambda: client.board_lists(board, card_fields=CARD_FIELDS))
         done_id = resolve_list([(str(lst.get("id", "")), str(lst.get("name", ""))) for lst in lists], list_name)
         done = next(lst for lst in lists if str(lst.get("id", "")) == done_id)
         cards = [c for c in done.get("cards") or () if not c.get("closed") and c.get("idList", done_id) == done_id]
@@ -467,7 +469,10 @@ def run(client: TrelloClient, board: str, list_name: str, days: float, *, dry_ru
         if recent:
             history = read_history(client, board, cutoff - SINCE_MARGIN, page_size=page_size, max_pages=max_pages)
     except ListNotFound as exc:
-        err.write(f"{PROG}: error: {exc} (set --list or TRELLO_DONE_LIST)\n")
+        err.write(f"{PROG}: error: {list_missing('TRELLO_DONE_LIST', str(exc))} (or pass --list)\n")
+        return 2
+    except ConfigError as exc:  # key, token, board or API base: the message every command gives
+        err.write(f"{PROG}: error: {exc}\n")
         return 2
     except TrelloNotFound as exc:
         if verbose:

@@ -7,20 +7,64 @@ retries, 2 bad usage or configuration (one line naming what is wrong).
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
+from jenkins_trello.cli import ENV_HELP, env_epilog
 from jenkins_trello.config import ConfigError
 
 PROG = "grafana-bridge"
 # waitress refuses a body whose length is >= its limit (and counts chunk framing), so its limit sits a little
 # above the app's: the app answers 413 for exactly "over 1 MiB", waitress only stops absurd bodies early.
 SERVER_BODY_SLACK = 64 * 1024
+
+
+BRIDGE_ENV_HELP = {
+    **ENV_HELP,
+    "GRAFANA_BRIDGE_TOKEN": "accept Authorization: Bearer <token>",
+    "GRAFANA_BRIDGE_USER": "accept HTTP basic auth, with GRAFANA_BRIDGE_PASSWORD",
+    "GRAFANA_BRIDGE_PASSWORD": "the basic-auth password",
+    "GRAFANA_BRIDGE_HMAC_SECRET": "accept Grafana's HMAC-signed webhooks",
+    "GRAFANA_BRIDGE_NO_AUTH": "1: the same as --no-auth",
+    "GRAFANA_BRIDGE_IGNORE_NO_DATA": "1: the same as --ignore-no-data",
+}
+_TRELLO = ["TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_BOARD", "TRELLO_LIST", "TRELLO_DONE_LIST", "TRELLO_API_URL"]
+_AUTH = ["GRAFANA_BRIDGE_TOKEN", "GRAFANA_BRIDGE_USER", "GRAFANA_BRIDGE_PASSWORD", "GRAFANA_BRIDGE_HMAC_SECRET"]
+_LIMITS = ["JENKINS_TRELLO_TIMEOUT", "JENKINS_TRELLO_RETRY_SECONDS"]
+COMMAND_ENV = {
+    "serve": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH", "GRAFANA_BRIDGE_IGNORE_NO_DATA"],
+    "archive": _TRELLO + _LIMITS,
+    "doctor": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH"] + _LIMITS,
+}
+#: how long serve waits for Trello at start before it starts anyway (and answers 503 until Trello is back)
+START_CHECK_SECONDS = 5.0
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is out of range (1-65535)")
+    return value
+
+
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a number") from None
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"{value} is out of range (1-1024)")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,19 +93,92 @@ def build_parser() -> argparse.ArgumentParser:
     from . import archive
 
     parser = _Parser(prog=PROG, description="Grafana / Alertmanager alerts on Trello, and Done-list archival.")
-    sub = parser.add_subparsers(dest="command", metavar="{serve,archive}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{serve,archive,doctor}", parser_class=_Parser)
     sub.required = True
-    s = sub.add_parser("serve", help="run the webhook bridge (POST /alerts, GET /healthz, GET /metrics)")
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002 - argparse's own word
+        return sub.add_parser(name, help=help, description=help,
+                              epilog=env_epilog(COMMAND_ENV[name], BRIDGE_ENV_HELP),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    s = add("serve", "run the webhook bridge (POST /alerts, GET /healthz, GET /metrics)")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    s.add_argument("--port", type=_port, default=8080, help="port, 1-65535 (default 8080)")
     s.add_argument("--no-auth", action="store_true", help="accept webhooks without credentials (trusted networks)")
     s.add_argument("--ignore-no-data", action="store_true",
                    help="treat Grafana legacy no_data as no change instead of alerting")
-    s.add_argument("--threads", type=int, default=32, help="worker threads (default 32)")
+    s.add_argument("--threads", type=_threads, default=32, help="worker threads (default 32)")
     s.add_argument("--verbose", action="store_true", help="debug logging")
-    a = sub.add_parser("archive", help="archive cards that have sat in the Done list for more than N days")
+    a = add("archive", "archive cards that have sat in the Done list for more than N days")
     archive.add_arguments(a)
+    d = add("doctor", "check the bridge's settings live, one line each (exit 0 all good, 2 a setting is wrong, "
+                      "1 a service is down)")
+    d.add_argument("--no-auth", action="store_true", help="the bridge will run with --no-auth")
     return parser
+
+
+def auth_checks(env: Mapping[str, str], no_auth: bool = False) -> list:
+    """Which bridge auth is on, and any half-set pair (names only: no value is ever shown)."""
+    from jenkins_trello.doctor import Check
+
+    from .auth import AuthConfig
+
+    auth = AuthConfig.from_env(env)
+    out = [Check(False, w.split()[0], w.split(" ", 1)[1] + ": set both, or neither") for w in auth.warnings()]
+    methods = [m for m, on in (("bearer", auth.token), ("basic", auth.basic_enabled), ("hmac", auth.hmac_secret))
+               if on]
+    no_auth = no_auth or env.get("GRAFANA_BRIDGE_NO_AUTH", "") in ("1", "true", "yes")
+    if methods:
+        out.append(Check(True, "GRAFANA_BRIDGE_AUTH", "on: " + ", ".join(methods)))
+    elif no_auth:
+        out.append(Check(True, "GRAFANA_BRIDGE_NO_AUTH", "webhooks are accepted without credentials"))
+    else:
+        out.append(Check(False, "GRAFANA_BRIDGE_TOKEN", "no bridge credentials are set, so serve refuses to start: "
+                                                        "set GRAFANA_BRIDGE_TOKEN (or GRAFANA_BRIDGE_USER and "
+                                                        "GRAFANA_BRIDGE_PASSWORD, or GRAFANA_BRIDGE_HMAC_SECRET), "
+                                                        "or pass --no-auth"))
+    return out
+
+
+def doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from jenkins_trello.doctor import exit_code, trello_checks
+
+    checks = trello_checks(env, ("TRELLO_LIST", "TRELLO_DONE_LIST")) + auth_checks(env, args.no_auth)
+    for check in checks:
+        sys.stdout.write(check.line() + "\n")
+    sys.stdout.flush()
+    return exit_code(checks)
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+    return 2
+
+
+def check_trello_at_start(app: object, log: logging.Logger) -> None:
+    """One board read before serving: a setting Trello refuses stops the start (ConfigError); Trello down does not.
+
+    A bridge that starts with a revoked token would answer 503 to every webhook
+    forever while looking healthy; a bridge that refused to start because Trello
+    had a bad minute would lose alerts for no reason.
+    """
+    from jenkins_trello.cards import resolve_list
+    from jenkins_trello.settings import checked_board_read, list_missing
+    from jenkins_trello.trello import TrelloError
+
+    cfg = app.trello  # type: ignore[attr-defined]
+    client = cfg.client(timeout=START_CHECK_SECONDS, retry_seconds=START_CHECK_SECONDS)
+    try:
+        lists = checked_board_read(client, cfg.board, cfg.api_url, lambda: client.board_lists(cfg.board,
+                                                                                               with_cards=False))
+    except TrelloError as exc:
+        log.warning(json.dumps({"event": "trello unreachable at start", "error": str(exc)[:300],
+                                "note": "serving anyway; webhooks answer 503 until Trello is back"}))
+        return
+    try:
+        resolve_list([(str(x.get("id", "")), str(x.get("name", ""))) for x in lists], cfg.list)
+    except LookupError as exc:
+        raise ConfigError(list_missing("TRELLO_LIST", str(exc))) from None
 
 
 def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -73,18 +190,43 @@ def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler], force=True)
+    log = logging.getLogger("grafana_bridge")
     try:
         app = from_env(env, no_auth=args.no_auth, ignore_no_data=args.ignore_no_data)
-    except ValueError as exc:  # ConfigError included
-        sys.stderr.write(f"{PROG}: error: {exc}\n")
-        return 2
+    except (ValueError, ConfigError) as exc:  # missing Trello settings, no bridge credentials
+        return _fail(str(exc))
+    half = app.auth.warnings()
+    if half:
+        return _fail(half[0] + ": set both, or neither")
+    try:
+        socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return _fail(f"--host {args.host[:60]!r} does not resolve to an address to listen on")
+    try:
+        check_trello_at_start(app, log)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    try:
+        server = waitress.create_server(app, host=args.host, port=args.port, threads=args.threads,
+                                        channel_timeout=30, max_request_body_size=MAX_BODY + SERVER_BODY_SLACK,
+                                        ident=PROG, clear_untrusted_proxy_headers=True)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return _fail(f"--port {args.port} is already in use on {args.host}: pick another port or stop the "
+                         "other server")
+        if exc.errno == errno.EACCES:
+            return _fail(f"--port {args.port} needs privileges on {args.host}: use a port above 1023")
+        if exc.errno == errno.EADDRNOTAVAIL:
+            return _fail(f"--host {args.host[:60]!r} is not an address of this machine")
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or type(exc).__name__}")
     methods = [m for m, on in (("bearer", app.auth.token), ("basic", app.auth.basic_enabled),
                                ("hmac", app.auth.hmac_secret)) if on] or ["none (--no-auth)"]
-    logging.getLogger("grafana_bridge").info(json.dumps(
+    log.info(json.dumps(
         {"event": "start", "listen": f"http://{args.host}:{args.port}", "auth": methods, "board": app.trello.board}))
-    waitress.serve(app, host=args.host, port=args.port, threads=max(1, args.threads), channel_timeout=30,
-                   max_request_body_size=MAX_BODY + SERVER_BODY_SLACK, ident=PROG, clear_untrusted_proxy_headers=True,
-                   _quiet=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
@@ -93,6 +235,8 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args, env)
+    if args.command == "doctor":
+        return doctor(args, env)
     from . import archive
 
     try:

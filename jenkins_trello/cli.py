@@ -16,11 +16,47 @@ from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from .config import ConfigError, JenkinsConfig, Limits, TrelloConfig
-from .jenkins import JenkinsError, JenkinsReader
+from .jenkins import JenkinsError, JenkinsReader, JenkinsSettingError
 from .lifecycle import normalize_result
 from .trello import TrelloError
 
 PROG = "jenkins-trello"
+
+#: Every environment variable a command reads, with what it is for (shown in each command's --help).
+ENV_HELP = {
+    "TRELLO_API_KEY": "Trello API key (required)",
+    "TRELLO_TOKEN": "Trello token (required)",
+    "TRELLO_BOARD": "board id or 8-character short link (required)",
+    "TRELLO_LIST": "list that new cards go to, name or id (default: To Do)",
+    "TRELLO_DONE_LIST": "the Done list, name or id (default: Done)",
+    "TRELLO_API_URL": "Trello API base (default: https://api.trello.com/1)",
+    "JENKINS_URL": "Jenkins root URL (Jenkins sets it in builds; required)",
+    "JENKINS_USER": "Jenkins user (with JENKINS_API_TOKEN; default: anonymous)",
+    "JENKINS_API_TOKEN": "that user's API token",
+    "JOB_NAME": "job full name, if --job is not given (Jenkins sets it)",
+    "BUILD_NUMBER": "build number, if --build is not given (Jenkins sets it)",
+    "BUILD_URL": "build URL, if --build-url is not given (Jenkins sets it)",
+    "JENKINS_TRELLO_TIMEOUT": "seconds one HTTP request may take (default: 10)",
+    "JENKINS_TRELLO_RETRY_SECONDS": "seconds a failing call is retried (default: 30)",
+}
+_TRELLO = ["TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_BOARD", "TRELLO_LIST", "TRELLO_DONE_LIST", "TRELLO_API_URL"]
+_JENKINS = ["JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"]
+_LIMITS = ["JENKINS_TRELLO_TIMEOUT", "JENKINS_TRELLO_RETRY_SECONDS"]
+COMMAND_ENV = {
+    "notify": _TRELLO + _JENKINS + ["JOB_NAME", "BUILD_NUMBER", "BUILD_URL"] + _LIMITS,
+    "reconcile": _TRELLO + _JENKINS + _LIMITS,
+    "doctor": _TRELLO + _JENKINS + ["JOB_NAME"] + _LIMITS,
+    "demo": [],
+}
+
+
+def env_epilog(names: Sequence[str], table: Mapping[str, str] | None = None) -> str:
+    """The --help epilog that lists the environment variables a command reads."""
+    table = ENV_HELP if table is None else table
+    if not names:
+        return "environment: none (the emulators need no credentials)"
+    width = max(len(n) for n in names)
+    return "environment:\n" + "\n".join(f"  {n.ljust(width)}  {table[n]}" for n in names)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,10 +70,14 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Keep one Trello card per failing Jenkins job.")
     parser.add_argument("--verbose", action="store_true", help="debug logging and tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", metavar="{notify,reconcile,demo}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{notify,reconcile,doctor,demo}", parser_class=_Parser)
     sub.required = True
 
-    n = sub.add_parser("notify", help="apply this build's result to the board (from a post block)")
+    def add(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002 - argparse's own word
+        return sub.add_parser(name, help=help, description=help, epilog=env_epilog(COMMAND_ENV[name]),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    n = add("notify", "apply this build's result to the board (from a post block)")
     n.add_argument("--result", required=True,
                    help="currentBuild.currentResult: SUCCESS, UNSTABLE, FAILURE, ABORTED or NOT_BUILT (any case)")
     n.add_argument("--job", help="job full name (default: $JOB_NAME)")
@@ -45,10 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--build-url", help="build URL (default: $BUILD_URL)")
     n.add_argument("--dry-run", action="store_true", help="read and decide, print what would be done, write nothing")
 
-    r = sub.add_parser("reconcile", help="archive open cards whose job passes again or no longer exists")
+    r = add("reconcile", "archive open cards whose job passes again or no longer exists")
     r.add_argument("--dry-run", action="store_true", help="print what would be done, write nothing")
 
-    sub.add_parser("demo", help="run the whole lifecycle against local emulators (no credentials needed)")
+    d = add("doctor", "check every setting live, one line each (exit 0 all good, 2 a setting is wrong, "
+                      "1 a service is down)")
+    d.add_argument("--job", help="also check that this job is visible (default: $JOB_NAME)")
+
+    add("demo", "run the whole lifecycle against local emulators (no credentials needed)")
     for p in sub.choices.values():
         p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
     return parser
@@ -83,6 +127,8 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
             from .demo import run_demo
 
             return run_demo(out=sys.stdout)
+        if args.command == "doctor":
+            return _doctor(args, env)
         from .notify import notify, reconcile
 
         trello_cfg = TrelloConfig.from_env(env)
@@ -101,6 +147,9 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
     except ConfigError as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return 2
+    except JenkinsSettingError as exc:
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return 2
     except (TrelloError, JenkinsError) as exc:
         if verbose:
             traceback.print_exc()
@@ -112,6 +161,16 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
         sys.stderr.write(f"{PROG}: error: {line}\n")
     sys.stdout.flush()
     return 1 if report.failed else 0
+
+
+def _doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from .doctor import exit_code, jenkins_checks, trello_checks
+
+    checks = trello_checks(env) + jenkins_checks(env, job=args.job)
+    for check in checks:
+        sys.stdout.write(check.line() + "\n")
+    sys.stdout.flush()
+    return exit_code(checks)
 
 
 def main() -> None:

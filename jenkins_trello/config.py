@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .trello import DEFAULT_API_URL, TrelloClient
+
+_HEX24 = re.compile(r"^[0-9a-fA-F]{24}$")
+_SHORT = re.compile(r"^[A-Za-z0-9]{8}$")
+
+
+def board_format_problem(board: str) -> str | None:
+    """Why ``board`` cannot be a Trello board id or short link, or None (format only, no request)."""
+    if _HEX24.match(board) or _SHORT.match(board):
+        return None
+    return (f"TRELLO_BOARD {board[:40]!r} is neither a 24-character board id nor an 8-character short link: "
+            "use the part after /b/ in the board's URL")
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
@@ -63,6 +75,9 @@ class TrelloConfig:
         api_url = _get(env, "TRELLO_API_URL", DEFAULT_API_URL)
         if not api_url.startswith(("http://", "https://")):
             raise ConfigError("TRELLO_API_URL must be an http(s) URL")
+        problem = board_format_problem(_get(env, "TRELLO_BOARD"))
+        if problem:
+            raise ConfigError(problem)
         return cls(
             key=_get(env, "TRELLO_API_KEY"),
             token=_get(env, "TRELLO_TOKEN"),

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from . import messages
 from .cards import Board, Card, job_key, job_of_key, resolve_list, snapshot
 from .config import ConfigError, TrelloConfig
-from .jenkins import JenkinsError, JenkinsReader, JobNotFound, TestSummary
+from .jenkins import JenkinsError, JenkinsReader, JenkinsSettingError, JobNotFound, TestSummary
 from .lifecycle import Archive, Comment, Create, Op, Update, Want, apply, job_verdict, plan, reconcile_verdict
+from .settings import checked_board_read, list_missing
 from .trello import TrelloClient, TrelloError
 
 log = logging.getLogger("jenkins_trello")
@@ -37,6 +38,27 @@ def read_board(client: TrelloClient, cfg: TrelloConfig) -> Board:
     return snapshot(client.board_lists(cfg.board))
 
 
+def first_board_read(client: TrelloClient, cfg: TrelloConfig) -> Board:
+    """The command's first board read, which also checks the Trello settings and ``TRELLO_LIST``.
+
+    A refused key or token, a board the token cannot see, an API base that is no
+    Trello and an intake list that is not on the board all become exit 2 here,
+    before anything is written, with the same message in every command.
+    """
+    board = checked_board_read(client, cfg.board, cfg.api_url, lambda: read_board(client, cfg))
+    try:
+        resolve_list(board.lists, cfg.list)
+    except LookupError as exc:
+        raise ConfigError(list_missing("TRELLO_LIST", str(exc))) from None
+    return board
+
+
+def job_missing(job: str, url: str) -> str:
+    """The one message for a job that Jenkins (which does answer as Jenkins) does not show."""
+    return (f"JOB_NAME: no job {job!r} is visible on Jenkins at JENKINS_URL {url}: pass --job (or JOB_NAME) "
+            "with the job's full name, folders included, and check that JENKINS_USER may read it")
+
+
 def describe_ops(ops: Sequence[Op], board: Board) -> list[str]:
     """Human-readable lines for a plan, used by --dry-run."""
     out = []
@@ -56,7 +78,11 @@ def notify(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, jo
            build_url: str, result: str, dry_run: bool = False) -> Report:
     """Apply one build's result to the board (DESIGN.md's transition table)."""
     report = Report()
-    builds = reader.builds(job, around=build)
+    try:
+        builds = reader.builds(job, around=build)
+    except JobNotFound:
+        reader.version()  # a wrong JENKINS_URL is the likelier mistake: say so if it is
+        raise JenkinsSettingError(job_missing(job, reader.url)) from None
     verdict = job_verdict(result, builds, build)
     label = f"{job} #{build}"
     if verdict.kind == "noop":
@@ -68,17 +94,14 @@ def notify(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, jo
     culprits = me.culprits if me is not None else ()
     url = build_url or (me.url if me is not None else "")
     key = job_key(job)
-    board = read_board(client, cfg)
+    board = first_board_read(client, cfg)
     existing = board.cards_for(key)
 
     list_id = ""
     tests: TestSummary | None = None
     report_error: str | None = None
     if verdict.kind == "failing" and not existing:
-        try:
-            list_id = resolve_list(board.lists, cfg.list)
-        except LookupError as exc:
-            raise ConfigError(f"TRELLO_LIST: {exc}") from None
+        list_id = resolve_list(board.lists, cfg.list)  # first_board_read made sure it is there
         try:
             tests = reader.test_summary(job, build)
         except JenkinsError as exc:  # the card matters more than its test list
@@ -110,7 +133,8 @@ def notify(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, jo
 def reconcile(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, dry_run: bool = False) -> Report:
     """Archive open job cards whose job now passes or is gone: the net under lost notifications."""
     report = Report()
-    board = read_board(client, cfg)
+    reader.version()  # JENKINS_URL answers as a Jenkins, or nothing counts as "gone"
+    board = first_board_read(client, cfg)
     keys = sorted({c.key for c in board.cards if c.key.startswith("job:")})
     for key in keys:
         job = job_of_key(key) or key
@@ -118,6 +142,18 @@ def reconcile(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *,
             builds: list | None = reader.builds(job)
         except JobNotFound:
             builds = None
+            try:
+                gone = reader.job_gone(job)
+            except JenkinsSettingError:
+                raise
+            except JenkinsError as exc:
+                report.errors.append(f"{exc} (so {job!r} is not taken as deleted)")
+                continue
+            if not gone:
+                report.errors.append(f"Jenkins answers 404 for {job!r} but its folder lists it: card kept")
+                continue
+        except JenkinsSettingError:
+            raise
         except JenkinsError as exc:
             report.errors.append(str(exc))
             continue

@@ -31,6 +31,19 @@ DEFAULT_API_URL = "https://api.trello.com/1"
 CARD_FIELDS = "id,name,desc,idList,closed,dateLastActivity,shortUrl"
 
 
+#: Secrets shorter than this are not masked: replacing a one-letter token would
+#: mangle every message (``***rello``) while hiding nothing. Messages are built
+#: so that no secret goes into them; masking is the second line of defence.
+MIN_SECRET_LENGTH = 6
+
+
+def scrub(text: str, secrets: tuple[str, ...] | list[str]) -> str:
+    """``text`` with every secret of at least ``MIN_SECRET_LENGTH`` characters replaced by ``***``."""
+    for s in sorted((s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True):
+        text = text.replace(s, "***")
+    return text
+
+
 class TrelloError(Exception):
     """A Trello call that did not succeed (after retries where retrying makes sense)."""
 
@@ -165,9 +178,7 @@ class TrelloClient:
 
     def scrub(self, text: str) -> str:
         """Remove the key and token from any text that might reach a log or an exception."""
-        for s in self._secrets:
-            text = text.replace(s, "***")
-        return text
+        return scrub(text, self._secrets)
 
     def request(self, method: str, path: str, op: str, *, params: Mapping[str, Any] | None = None,
                 json: Mapping[str, Any] | None = None) -> Any:
@@ -223,7 +234,11 @@ class TrelloClient:
             try:
                 return resp.json() if resp.content else None
             except ValueError:
-                raise _Retryable(TrelloError(op, status, "answer was not JSON")) from None
+                kind = resp.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
+                error = TrelloError(op, status, f"answer was not JSON ({kind[:60]})")
+                if "html" in kind:  # a web page, not a cut-off answer: another server answers there
+                    raise error from None
+                raise _Retryable(error) from None
         detail = self.scrub(" ".join(resp.text.split())[:200])
         if status == 429:
             self.stats.bump("rate_limited")

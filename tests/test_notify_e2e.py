@@ -11,6 +11,7 @@ import contextlib
 import io
 import re
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -115,7 +116,8 @@ def test_unstable_counts_as_failing_and_aborted_changes_nothing(world):
     [card] = world.open_cards(job)
     assert card["name"].endswith("unstable")
     code, out, _, counts, _ = world.build(job, "ABORTED")
-    assert code == 0 and counts == (0, 0) or counts[1] == 0
+    assert code == 0 and "nothing to do" in out
+    assert counts[1] == 0  # an ABORTED build never touches the board
     code, out, _, _, _ = world.build(job, "success")  # any case; ABORTED in between is skipped
     assert code == 0 and world.open_cards(job) == []
 
@@ -316,12 +318,17 @@ def test_jenkins_502_is_retried(world):
 def test_bad_credentials(world):
     world.jenkins.add_job("a")
     code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "1",
-                             env={"JENKINS_API_TOKEN": "wrong"})
-    assert code == 1 and "wrong" not in err
+                             env={"JENKINS_API_TOKEN": "wrong-jenkins-token"})
+    assert code == 2 and "JENKINS_API_TOKEN" in err and "401" in err and "wrong-jenkins-token" not in err
+    assert len(err.strip().splitlines()) == 1
     world.jenkins.start_build("a")
     code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "1",
                              env={"TRELLO_TOKEN": "nope-" + TOKEN[::-1]})
-    assert code == 1 and "401" in err and TOKEN[::-1] not in err
+    assert code == 2 and "TRELLO_TOKEN" in err and TOKEN[::-1] not in err
+    code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "1",
+                             env={"TRELLO_API_KEY": "nope-" + KEY[::-1]})
+    assert code == 2 and "TRELLO_API_KEY" in err and KEY[::-1] not in err
+    assert world.trello.write_count() == 0
 
 
 @pytest.mark.parametrize("drop,needle", [
@@ -339,14 +346,16 @@ def test_bad_usage_exits_2(world):
     code, _, err = world.run("notify", "--result", "BROKEN", "--job", "a", "--build", "1")
     assert code == 2 and "BROKEN" in err
     code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "x1")
-    assert code == 2
+    assert code == 2 and "x1" in err
     code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "1",
                              env={"TRELLO_LIST": "Nope"})
+    assert code == 2 and "JOB_NAME" in err and "'a'" in err  # no such job on a Jenkins that answers
     world.jenkins.add_job("a")
     world.jenkins.start_build("a")
     code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "1",
                              env={"TRELLO_LIST": "Nope"})
-    assert code == 2 and "'To Do'" in err
+    assert code == 2 and "TRELLO_LIST" in err and "'To Do'" in err
+    assert world.trello.write_count() == 0
 
 
 def test_verbose_faults_never_print_secrets(world):
@@ -358,3 +367,185 @@ def test_verbose_faults_never_print_secrets(world):
               env={"JENKINS_API_TOKEN": JTOKEN + "x"})
     # the fixture's teardown asserts no secret in any output; also no auth header in logs
     assert not any(re.search(r"oauth_token", text) for text in world.outputs)
+
+
+# ---------------------------------------------------------------- a wrong setting destroys nothing
+
+
+class _Page(BaseHTTPRequestHandler):
+    """Another web server: a 200 HTML page (a proxy's sign-in page) for every path."""
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        body = b"<html><body>Please sign in</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def html_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def _cards_for_reconcile(world, jobs=("team/app", "solo")):
+    for job in jobs:
+        world.jenkins.add_job(job)
+        world.build(job, "FAILURE")
+    assert len(world.open_cards()) == len(jobs)
+
+
+@pytest.mark.parametrize("where", ["wrong context path", "another web server", "html for everything"])
+def test_reconcile_on_a_url_that_is_no_jenkins_archives_nothing(world, html_server, where):
+    _cards_for_reconcile(world)
+    url = {"wrong context path": world.jenkins.url + "jenkins/", "another web server": world.trello.url + "/",
+           "html for everything": html_server}[where]
+    world.trello.reset_log()
+    code, out, err = world.run("reconcile", env={"JENKINS_URL": url})
+    assert code == 2, err
+    assert err.count("\n") == 1 and "JENKINS_URL" in err and "does not answer as a Jenkins" in err
+    assert len(world.open_cards()) == 2 and world.trello.write_count() == 0
+
+
+def test_reconcile_with_jenkins_failing_archives_nothing_and_exits_1(world):
+    _cards_for_reconcile(world)
+    world.jenkins.inject("500", times=None)
+    code, _, err = world.run("reconcile")
+    assert code == 1 and "JENKINS_URL" in err and "HTTP 500" in err and "Traceback" not in err
+    assert len(world.open_cards()) == 2
+
+
+def test_reconcile_does_not_take_a_job_as_gone_when_its_folder_cannot_be_read(world):
+    _cards_for_reconcile(world, ("team/app",))
+    world.jenkins.delete_job("team/app")
+    world.jenkins.inject("500", path=r"^/job/team/api/json$", times=None)
+    code, _, err = world.run("reconcile")
+    assert code == 1 and "not taken as deleted" in err
+    assert len(world.open_cards("team/app")) == 1
+    world.jenkins.clear_faults()
+    code, out, err = world.run("reconcile")
+    assert code == 0, err
+    assert world.open_cards("team/app") == [] and "no longer exists" in out
+
+
+def test_reconcile_a_job_whose_whole_folder_was_deleted_is_gone(world):
+    _cards_for_reconcile(world, ("org/repo/main", "org/other"))
+    world.jenkins.delete_job("org/repo")
+    world.jenkins.reset_log()
+    code, out, err = world.run("reconcile")
+    assert code == 0, err
+    assert world.open_cards("org/repo/main") == [] and len(world.open_cards("org/other")) == 1
+    paths = [r.path for r in world.jenkins.request_log]
+    assert "/job/org/job/repo/api/json" in paths and "/job/org/api/json" in paths  # walked up to a readable folder
+
+
+def test_reconcile_makes_one_extra_jenkins_request_for_the_version(world):
+    _cards_for_reconcile(world, ("team/app",))
+    world.jenkins.reset_log()
+    code, _, _ = world.run("reconcile")
+    assert code == 0 and world.jenkins.count() == 2  # the root (X-Jenkins) + the job's builds
+
+
+def test_notify_with_a_wrong_jenkins_url_or_job_exits_2(world):
+    world.jenkins.add_job("team/app")
+    n = world.jenkins.start_build("team/app")
+    code, _, err = world.run("notify", "--result", "FAILURE", "--job", "team/app", "--build", str(n),
+                             env={"JENKINS_URL": world.jenkins.url + "ci/"})
+    assert code == 2 and "JENKINS_URL" in err and err.count("\n") == 1
+    code, _, err = world.run("notify", "--result", "FAILURE", "--job", "team/ap", "--build", str(n))
+    assert code == 2 and "JOB_NAME" in err and "'team/ap'" in err
+    assert world.trello.write_count() == 0
+
+
+def test_success_after_success_still_costs_no_trello_request_with_a_wrong_list(world):
+    world.jenkins.add_job("a")
+    world.jenkins.add_build("a", "SUCCESS")
+    world.trello.reset_log()
+    code, out, err = world.run("notify", "--result", "SUCCESS", "--job", "a", "--build", "2",
+                               env={"TRELLO_LIST": "Nope"})
+    assert code == 0 and world.trello.count() == 0  # format-only checks on the quiet path
+    code, _, err = world.run("reconcile", env={"TRELLO_LIST": "Nope"})
+    assert code == 2 and "TRELLO_LIST" in err and "'Nope'" in err
+
+
+@pytest.mark.parametrize("over,setting", [
+    ({"TRELLO_BOARD": "not a board"}, "TRELLO_BOARD"),
+    ({"TRELLO_BOARD": "abcdef12"}, "TRELLO_BOARD"),
+    ({"TRELLO_BOARD": "f" * 24}, "TRELLO_BOARD"),
+    ({"TRELLO_TOKEN": "x" * 20}, "TRELLO_TOKEN"),
+    ({"TRELLO_API_KEY": "y" * 20}, "TRELLO_API_KEY"),
+    ({"TRELLO_API_URL": "TRELLO/2"}, "TRELLO_API_URL"),
+    ({"TRELLO_LIST": "Nope"}, "TRELLO_LIST"),
+])
+def test_every_command_names_the_same_wrong_setting_the_same_way(world, over, setting):
+    from grafana_bridge import cli as bridge_cli
+
+    world.jenkins.add_job("a")
+    n = world.jenkins.start_build("a")
+    if over.get("TRELLO_API_URL") == "TRELLO/2":
+        over = {"TRELLO_API_URL": world.trello.url[:-2] + "/2"}  # the same host, no Trello API there
+    messages = []
+    for argv in (["notify", "--result", "FAILURE", "--job", "a", "--build", str(n)], ["reconcile"]):
+        code, _, err = world.run(*argv, env=over)
+        assert code == 2, (argv, err)
+        messages.append(err.split(": error: ", 1)[1])
+    if setting != "TRELLO_LIST":  # archive checks TRELLO_DONE_LIST instead
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = bridge_cli.run(["archive"], {**world.env, **over})
+        assert code == 2, err.getvalue()
+        messages.append(err.getvalue().split(": error: ", 1)[1])
+    assert len(set(messages)) == 1, messages
+    assert messages[0].startswith(setting) and messages[0].count("\n") == 1
+    assert world.trello.write_count() == 0
+
+
+def test_current_build_already_completed_is_not_its_own_previous(world):
+    job = "team/app"
+    world.jenkins.add_job(job)
+    world.build(job, "SUCCESS")
+    n = world.jenkins.start_build(job)
+    world.jenkins.finish_build(job, n, "FAILURE")  # the post step re-run after the build ended
+    code, out, err = world.run("notify", "--result", "FAILURE", "--job", job, "--build", str(n))
+    assert code == 0 and "created" in out, (out, err)
+    assert len(world.open_cards(job)) == 1
+    m = world.jenkins.start_build(job)
+    world.jenkins.finish_build(job, m, "SUCCESS")
+    code, out, _ = world.run("notify", "--result", "SUCCESS", "--job", job, "--build", str(m))
+    assert code == 0 and "archived" in out and world.open_cards(job) == []
+
+
+def test_jenkins_500_and_dropped_connections_are_retried(world):
+    world.jenkins.add_job("a")
+    world.jenkins.inject("500", times=1)
+    world.jenkins.inject("drop", times=1)
+    code, out, err, _, _ = world.build("a", "FAILURE")
+    assert code == 0 and "created" in out, err
+
+
+def test_jenkins_down_is_retried_for_the_retry_seconds_then_one_line(world):
+    import time
+
+    world.jenkins.add_job("a")
+    world.jenkins.inject("500", times=None)
+    started = time.monotonic()
+    code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "1",
+                             env={"JENKINS_TRELLO_RETRY_SECONDS": "2.5"})
+    took = time.monotonic() - started
+    assert code == 1 and err.count("\n") == 1 and "JENKINS_URL" in err and "HTTP 500" in err
+    assert 1.2 <= took <= 6, took
+    assert world.jenkins.count() >= 4  # retried, not given up after one 500
+    started = time.monotonic()
+    code, _, err = world.run("notify", "--result", "FAILURE", "--job", "a", "--build", "1",
+                             env={"JENKINS_URL": "http://127.0.0.1:9/", "JENKINS_TRELLO_RETRY_SECONDS": "1"})
+    assert code == 1 and "connection refused" in err and "HTTPConnectionPool" not in err
+    assert time.monotonic() - started < 4

@@ -18,7 +18,6 @@ import io
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -216,13 +215,13 @@ def test_jenkins_trello_commands_in_process(world, logs) -> None:
         assert notify("FAILURE")[0] in (0, 1)
     trello.clear_faults()
     code, _out, err = notify("FAILURE", env_over={"TRELLO_TOKEN": "wrong-" + SECRETS["TRELLO_TOKEN"][:5]})
-    assert code == 1 and "401" in err
+    assert code == 2 and "TRELLO_TOKEN" in err  # a refused token is a wrong setting, named
     jenkins.inject("502", times=None)  # Jenkins down, echoing the basic-auth header
     code, _out, err = notify("SUCCESS")
     jenkins.clear_faults()
     assert code == 1 and "Jenkins" in err
     code, _out, err = notify("SUCCESS", env_over={"JENKINS_API_TOKEN": SECRETS["JENKINS_API_TOKEN"] + "x"})
-    assert code == 1
+    assert code == 2 and "JENKINS_API_TOKEN" in err
     jenkins.inject("drop", times=2)
     assert notify("SUCCESS")[0] in (0, 1)
     # reconcile: with faults, then clean
@@ -302,9 +301,11 @@ def test_demo_in_process(logs, monkeypatch) -> None:
     assert code == 0 and "board:" in out
 
 
-def _console(name: str, module: str) -> list[str]:
-    path = shutil.which(name)
-    return [path] if path else [sys.executable, "-m", module]
+def _console(name: str) -> list[str]:
+    """The console script pip installed next to this interpreter: the entry point users run, not ``python -m``."""
+    path = Path(sys.executable).parent / name
+    assert path.is_file() and os.access(path, os.X_OK), f"{name} is not installed next to {sys.executable}"
+    return [str(path)]
 
 
 def test_console_scripts_as_subprocesses(world) -> None:
@@ -313,20 +314,20 @@ def test_console_scripts_as_subprocesses(world) -> None:
     n = jenkins.start_build("lib")
     full_env = {**os.environ, **env}
     trello.inject("500", times=None)
-    for argv in (_console("jenkins-trello", "jenkins_trello") + ["--verbose", "notify", "--result", "FAILURE",
-                                                                 "--job", "lib", "--build", str(n)],
-                 [sys.executable, "-m", "jenkins_trello", "--verbose", "reconcile"]):
+    for argv in (_console("jenkins-trello") + ["--verbose", "notify", "--result", "FAILURE", "--job", "lib",
+                                               "--build", str(n)],
+                 _console("jenkins-trello") + ["--verbose", "reconcile"]):
         proc = subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 1 and "Traceback" in proc.stderr, proc.stderr
         assert_clean(proc.stdout, f"stdout of {argv[:3]}")
         assert_clean(proc.stderr, f"stderr of {argv[:3]}")
     trello.clear_faults()
-    proc = subprocess.run(_console("jenkins-trello", "jenkins_trello") + ["--verbose", "notify", "--result",
+    proc = subprocess.run(_console("jenkins-trello") + ["--verbose", "notify", "--result",
                           "failure", "--job", "lib", "--build", str(n)], env=full_env, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert_clean(proc.stdout + proc.stderr, "output of a successful notify")
-    proc = subprocess.run(_console("grafana-bridge", "grafana_bridge.cli") + ["archive", "--days", "1", "--verbose"],
+    proc = subprocess.run(_console("grafana-bridge") + ["archive", "--days", "1", "--verbose"],
                           env=full_env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert_clean(proc.stdout + proc.stderr, "output of grafana-bridge archive")
@@ -442,9 +443,7 @@ def _free_port() -> int:
 def test_serve_subprocess(world) -> None:
     trello, env = world["trello"], world["env"]
     port = _free_port()
-    proc = subprocess.Popen(_console("grafana-bridge", "grafana_bridge.cli")[:1] + ["serve", "--port", str(port),
-                            "--verbose"] if shutil.which("grafana-bridge") else
-                            [sys.executable, "-m", "grafana_bridge.cli", "serve", "--port", str(port), "--verbose"],
+    proc = subprocess.Popen(_console("grafana-bridge") + ["serve", "--port", str(port), "--verbose"],
                             env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     answers: list[str] = []
