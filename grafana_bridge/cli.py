@@ -65,8 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    import waitress
-
+    from . import server
     from .app import MAX_BODY
     from .wsgi import from_env
 
@@ -82,9 +81,9 @@ def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                                ("hmac", app.auth.hmac_secret)) if on] or ["none (--no-auth)"]
     logging.getLogger("grafana_bridge").info(json.dumps(
         {"event": "start", "listen": f"http://{args.host}:{args.port}", "auth": methods, "board": app.trello.board}))
-    waitress.serve(app, host=args.host, port=args.port, threads=max(1, args.threads), channel_timeout=30,
-                   max_request_body_size=MAX_BODY + SERVER_BODY_SLACK, ident=PROG, clear_untrusted_proxy_headers=True,
-                   _quiet=True)
+    # grafana_bridge.server: waitress with slow clients cut off and /healthz never queued behind Trello work
+    server.create_server(app, host=args.host, port=args.port, threads=max(1, args.threads), no_auth=args.no_auth,
+                         max_request_body_size=MAX_BODY + SERVER_BODY_SLACK, ident=PROG).run()
     return 0
 
 
