@@ -23,7 +23,7 @@ import grafana_bridge.render as render_module
 import grafana_bridge.server as server_module
 from grafana_bridge.app import LARGE_BODY_SLOTS, BridgeApp
 from grafana_bridge.auth import AuthConfig
-from grafana_bridge.payloads import MAX_ALERTS, _canon, parse
+from grafana_bridge.payloads import MAX_ALERTS, _canon
 from jenkins_trello.cards import alert_key, read_marker
 
 from .bridgeutil import (
