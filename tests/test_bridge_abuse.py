@@ -352,3 +352,15 @@ def test_many_large_payloads_at_once_are_decoded_a_few_at_a_time_and_answered_in
         assert 1 < peak[0] <= LARGE_BODY_SLOTS
     finally:
         b.stop()
+
+
+def test_lambda_event_with_a_lone_surrogate_in_its_body_string_is_answered_not_crashed(t):
+    from grafana_bridge.lambda_handler import call
+
+    app = bridge_app(t)
+    body = json.dumps(am_payload("Lambda\ud800"), ensure_ascii=False)
+    event = {"version": "2.0", "rawPath": "/alerts", "requestContext": {"http": {"method": "POST"}},
+             "headers": {"authorization": f"Bearer {BEARER}", "content-type": "application/json"}, "body": body}
+    out = call(app, event)
+    assert out["statusCode"] == 200, out
+    assert "Lambda\ufffd" in t.bridge_cards()[0]["name"]
