@@ -14,25 +14,47 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from jenkins_trello.cards import Board, Card, alert_key, resolve_list, snapshot
 from jenkins_trello.config import TrelloConfig
-from jenkins_trello.lifecycle import Want, apply, plan
+from jenkins_trello.lifecycle import Archive, Comment, Create, Op, Update, Want, apply, plan
+from jenkins_trello.text import COMMENT_LIMIT, DESC_LIMIT, NAME_LIMIT, clip
 from jenkins_trello.trello import TrelloClient, TrelloError
 
 from . import render
 from .auth import AuthConfig, check
 from .metrics import Metrics
-from .payloads import NO_DATA_ALERTNAME, AlertGroup, PayloadError, decode_state, encode_state, next_firing, parse
+from .payloads import (
+    MAX_ALERTS,
+    NO_DATA_ALERTNAME,
+    AlertGroup,
+    PayloadError,
+    clean_text,
+    decode_state,
+    encode_state,
+    next_firing,
+    parse,
+    sender_problem,
+)
 from .shared import KeyLocks, SharedReader, Timeout
 
 MAX_BODY = 1024 * 1024
 ANSWER_SECONDS = 22.0  # Grafana gives up after 30 s; DESIGN.md asks for an answer within 25 s
 MAX_JSON_DEPTH = 64
+# Bodies above this size are read, checked and decoded a few at a time: a decoded 1 MiB JSON document takes
+# tens of MB, so many large webhooks at once would otherwise grow the process without bound.
+LARGE_BODY = 64 * 1024
+LARGE_BODY_SLOTS = 4
+# Set by grafana_bridge.server: when the request was complete and queued for a worker thread (time.monotonic()),
+# so that time spent waiting for a thread counts against the answer budget.
+QUEUED_KEY = "grafana_bridge.queued"
 
 log = logging.getLogger("grafana_bridge")
 
@@ -87,15 +109,91 @@ def group_want(group: AlertGroup, card: Card | None, ignore_no_data: bool = Fals
     if group.status == "resolved" or (not firing and not group.truncated):
         # "firing" with nothing firing in a complete list (every alert resolved, none left out) is resolved too;
         # a truncated list may have left the firing alerts out, so its "firing" status stands
-        return Want(open=False, comment=render.resolved_comment(group))
-    return Want(
+        return fit(Want(open=False, comment=render.resolved_comment(group)))
+    return fit(Want(
         open=True,
         name=render.card_name(group, firing),
         desc=render.card_desc(group, firing),
         state=encode_state(firing),
         comment=render.change_comment(group, previous, firing),
         rewrite=True,
-    )
+    ))
+
+
+def _fit_text(text: str, limit: int) -> str:
+    return clip(clean_text(text), limit)
+
+
+def fit(want: Want) -> Want:
+    """The want with every text valid Unicode and within Trello's limits (pure).
+
+    Rendering already bounds and cleans its text; this is where the guarantee
+    is made once more, before any write, so that Trello never refuses the second
+    write of a delivery after accepting the first.
+    """
+    return dataclasses.replace(want, name=_fit_text(want.name, NAME_LIMIT), desc=_fit_text(want.desc, DESC_LIMIT),
+                               comment=_fit_text(want.comment, COMMENT_LIMIT))
+
+
+def _text_problem(text: str, what: str, limit: int, empty_ok: bool) -> str | None:
+    if not isinstance(text, str):
+        return f"{what} is not text"
+    if not empty_ok and not text:
+        return f"{what} is empty"
+    if len(text) > limit:
+        return f"{what} has {len(text)} characters, over Trello's {limit}"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{what} is not valid Unicode"
+    return None
+
+
+def ops_problem(ops: Sequence[Op]) -> str | None:
+    """Why Trello would refuse one of these writes, or None (pure).
+
+    Checked for the whole plan before its first write: a plan refused half-way
+    would leave its first writes (a comment) behind, and every redelivery would
+    repeat them.
+    """
+    for op in ops:
+        checks: list[tuple[str, str, int, bool]] = []
+        if isinstance(op, Create):
+            checks = [(op.name, "card name", NAME_LIMIT, False), (op.desc, "card description", DESC_LIMIT, True)]
+        elif isinstance(op, Update):
+            checks = [(op.name, "card name", NAME_LIMIT, False), (op.desc, "card description", DESC_LIMIT, True)]
+        elif isinstance(op, Comment):
+            checks = [(op.text, "comment", COMMENT_LIMIT, False)]
+        for text, what, limit, empty_ok in checks:
+            reason = _text_problem(text, what, limit, empty_ok)
+            if reason:
+                return reason
+    return None
+
+
+def write_order(ops: Sequence[Op]) -> list[Op]:
+    """The plan with each card's update before its comment (pure).
+
+    A delivery that fails between two writes is delivered again. Updating first
+    means a failure after the update leaves the card up to date, so the
+    redelivery finds nothing to do, instead of a comment written again on
+    every redelivery while the update keeps failing.
+    """
+    out = list(ops)
+    for i, op in enumerate(out):
+        if isinstance(op, Comment):
+            for j in range(i + 1, len(out)):
+                nxt = out[j]
+                if isinstance(nxt, Update) and nxt.card_id == op.card_id:
+                    out[i], out[j] = nxt, op
+                    break
+                if isinstance(nxt, Archive) and nxt.card_id == op.card_id:
+                    break
+    return out
+
+
+class InvalidPlan(Exception):
+    """The bridge rendered a text Trello would refuse: a bug, answered 500 before any write."""
 
 
 def _depth_ok(doc: Any, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -127,6 +225,7 @@ class BridgeApp:
         self.metrics = Metrics()
         self.board = SharedReader(self._read_board)
         self.locks = KeyLocks()
+        self._large = threading.BoundedSemaphore(LARGE_BODY_SLOTS)
 
     # ---------------------------------------------------------------- Trello side
 
@@ -153,7 +252,10 @@ class BridgeApp:
                 except LookupError as exc:
                     raise TrelloError("resolve TRELLO_LIST", None, str(exc)) from None
             ops, keep = plan(key, lambda _c: want, board, list_id)
-            outcome = apply(self.client, key, ops, keep, lambda: self.board.get(deadline))
+            problem = ops_problem(ops)
+            if problem:
+                raise InvalidPlan(problem)
+            outcome = apply(self.client, key, write_order(ops), keep, lambda: self.board.get(deadline))
         firing = decode_state(want.state) if want.open else frozenset()
         return {
             "status": "ok",
@@ -166,32 +268,60 @@ class BridgeApp:
             "writes": outcome.writes,
             "firing": len(firing) if firing is not None else None,
             "duplicatesArchived": outcome.twins_archived,
+            **({"alertsLeftOut": group.left_out,
+                "note": f"only the first {MAX_ALERTS} alerts of this notification were read"}
+               if group.left_out else {}),
         }
 
     # ---------------------------------------------------------------- HTTP side
+
+    def scrub(self, text: str) -> str:
+        """``text`` without the Trello key and token nor any bridge credential."""
+        text = self.client.scrub(text)
+        for secret in (self.auth.token, self.auth.password, self.auth.hmac_secret):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
 
     def __call__(self, environ: Mapping[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.monotonic()
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         path = str(environ.get("PATH_INFO", "/")) or "/"
-        status, body, headers = self._route(method, path, environ, started)
+        ctx: dict[str, Any] = {}  # what is known about the request, for the log line of an unexpected error
+        try:
+            status, body, headers = self._route(method, path, environ, started, ctx)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: log it, answer 500, stay up
+            status, body, headers = self._unexpected(exc, path, ctx)
         self.metrics.inc("grafana_bridge_http_requests_total", path=path if path in _ROUTES else "other",
                          code=str(status))
         if path == "/alerts" and method == "POST":
             self.metrics.observe(time.monotonic() - started)
-        data = body if isinstance(body, bytes) else (json.dumps(body, ensure_ascii=False) + "\n").encode()
+        data = body if isinstance(body, bytes) else (json.dumps(body, ensure_ascii=False) + "\n").encode(
+            "utf-8", "replace")
         ctype = "application/json" if not isinstance(body, bytes) else headers.pop("Content-Type", "text/plain")
         start_response(f"{status} {_REASONS.get(status, 'Unknown')}",
                        [("Content-Type", ctype), ("Content-Length", str(len(data))), *headers.items()])
         return [data]
 
-    def _route(self, method: str, path: str, environ: Mapping[str, Any], started: float
+    def _unexpected(self, exc: Exception, path: str, ctx: Mapping[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        """A bug or an error nobody foresaw: a scrubbed traceback with the group in the log, 500 in the answer.
+
+        The answer names no detail (no body echo, no exception text): the log has it.
+        """
+        self.metrics.inc("grafana_bridge_webhooks_total", outcome="error")
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        log.error(json.dumps({"event": "unexpected_error", "status": 500, "path": path[:100],
+                              "source": ctx.get("source"), "group": ctx.get("group"),
+                              "error": type(exc).__name__, "traceback": self.scrub(clean_text(tb))[-8000:]}))
+        return 500, {"error": "unexpected error in the bridge (logged); deliver again"}, {"Retry-After": "10"}
+
+    def _route(self, method: str, path: str, environ: Mapping[str, Any], started: float, ctx: dict[str, Any]
                ) -> tuple[int, Any, dict[str, str]]:
         allowed = _ROUTES.get(path)
         if allowed is None:
-            return 404, {"error": f"no such endpoint {path[:100]!r}; webhooks go to POST /alerts"}, {}
+            return 404, {"error": f"no such endpoint {clean_text(path[:100])!r}; webhooks go to POST /alerts"}, {}
         if method not in allowed:
-            return 405, {"error": f"{method[:10]} not allowed on {path}"}, {"Allow": ", ".join(allowed)}
+            return 405, {"error": f"{clean_text(method[:10])} not allowed on {path}"}, {"Allow": ", ".join(allowed)}
         if path == "/healthz":
             return 200, {"status": "ok"}, {}
         if path == "/metrics":
@@ -206,43 +336,68 @@ class BridgeApp:
             }
             text = self.metrics.render(gauges).encode()
             return 200, text, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
-        return self._alerts(environ, started)
+        queued = environ.get(QUEUED_KEY)
+        if isinstance(queued, float) and queued <= started:
+            started = queued  # the wait for a worker thread counts against the answer budget
+        return self._alerts(environ, started, ctx)
 
-    def _alerts(self, environ: Mapping[str, Any], started: float) -> tuple[int, Any, dict[str, str]]:
+    def _decode(self, environ: Mapping[str, Any], sender: str | None, deadline: float) -> AlertGroup:
+        """Body -> authenticated, decoded, parsed group; raises Reject (4xx) or Timeout (busy)."""
+        body = _read_body(environ)
+        if not self.options.no_auth:
+            reason = check(self.auth, _headers(environ), body, self.clock())
+            if reason is not None:
+                raise Reject(401, reason)
+        try:
+            doc = json.loads(body.decode("utf-8"))
+        except RecursionError:
+            raise Reject(400, "JSON nested too deeply") from None
+        except (UnicodeDecodeError, ValueError):
+            raise Reject(400, "body is not JSON") from None
+        del body
+        if not _depth_ok(doc):
+            raise Reject(422, f"JSON nested deeper than {MAX_JSON_DEPTH} levels is no alert payload")
+        try:
+            return parse(doc, sender)
+        except PayloadError as exc:
+            raise Reject(422, str(exc)) from None
+
+    def _alerts(self, environ: Mapping[str, Any], started: float, ctx: dict[str, Any]
+                ) -> tuple[int, Any, dict[str, str]]:
         deadline = started + ANSWER_SECONDS
         try:
-            body = _read_body(environ)
-            if not self.options.no_auth:
-                reason = check(self.auth, _headers(environ), body, self.clock())
-                if reason is not None:
-                    raise Reject(401, reason)
+            sender = _sender(environ)
+            if time.monotonic() >= deadline:
+                raise Timeout("the webhook waited its whole answer budget for a worker thread")
+            large = _content_length(environ) > LARGE_BODY
+            if large and not self._large.acquire(timeout=max(0.0, deadline - 1.0 - time.monotonic())):
+                raise Timeout("too many large webhooks at once")
             try:
-                doc = json.loads(body.decode("utf-8"))
-            except RecursionError:
-                raise Reject(400, "JSON nested too deeply") from None
-            except (UnicodeDecodeError, ValueError):
-                raise Reject(400, "body is not JSON") from None
-            if not _depth_ok(doc):
-                raise Reject(422, f"JSON nested deeper than {MAX_JSON_DEPTH} levels is no alert payload")
-            try:
-                group = parse(doc)
-            except PayloadError as exc:
-                raise Reject(422, str(exc)) from None
+                group = self._decode(environ, sender, deadline)
+            finally:
+                if large:
+                    self._large.release()
         except Reject as rej:
             self.metrics.inc("grafana_bridge_webhooks_total", outcome=f"rejected_{rej.status}")
             log.info(json.dumps({"event": "webhook", "status": rej.status, "reason": rej.reason[:200]}))
             headers = {"WWW-Authenticate": 'Bearer realm="grafana-bridge"'} if rej.status == 401 else {}
             return rej.status, {"error": rej.reason}, headers
+        except Timeout as exc:
+            self.metrics.inc("grafana_bridge_webhooks_total", outcome="busy")
+            log.warning(json.dumps({"event": "webhook", "status": 503, "error": str(exc)}))
+            return 503, {"error": f"bridge busy, deliver again: {exc}"}, {"Retry-After": "10"}
+        ctx.update(source=group.source, group=group.name[:200], sender=group.sender)
         try:
             summary = self.handle(group, deadline)
         except (TrelloError, Timeout) as exc:
             self.metrics.inc("grafana_bridge_webhooks_total", outcome="trello_unavailable")
             log.warning(json.dumps({"event": "webhook", "status": 503, "source": group.source,
-                                    "group": group.name[:200], "error": self.client.scrub(str(exc))[:300]}))
-            return 503, {"error": f"Trello unavailable, deliver again: {self.client.scrub(str(exc))[:300]}"}, {
+                                    "group": group.name[:200], "error": self.scrub(str(exc))[:300]}))
+            return 503, {"error": f"Trello unavailable, deliver again: {self.scrub(str(exc))[:300]}"}, {
                 "Retry-After": "10"}
         self.metrics.inc("grafana_bridge_webhooks_total", outcome=summary["action"])
         log.info(json.dumps({"event": "webhook", "status": 200, "source": group.source, "group": group.name[:200],
+                             **({"sender": group.sender} if group.sender else {}),
                              "action": summary["action"], "writes": summary["writes"],
                              "ms": round((time.monotonic() - started) * 1000, 1)}))
         return 200, summary, {}
@@ -250,7 +405,32 @@ class BridgeApp:
 
 _ROUTES = {"/alerts": ("POST",), "/healthz": ("GET", "HEAD"), "/metrics": ("GET", "HEAD")}
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-            413: "Payload Too Large", 422: "Unprocessable Entity", 503: "Service Unavailable"}
+            413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error",
+            503: "Service Unavailable"}
+
+
+def _sender(environ: Mapping[str, Any]) -> str | None:
+    """The ``source`` query parameter of ``/alerts`` (who sends), validated; Reject(400) when bad."""
+    query = str(environ.get("QUERY_STRING") or "")
+    if "source" not in query:
+        return None
+    try:
+        values = parse_qs(query, keep_blank_values=True, max_num_fields=20).get("source")
+    except ValueError:
+        raise Reject(400, "query string has too many fields") from None
+    if not values:
+        return None
+    if len(values) > 1:
+        raise Reject(400, "'source' given more than once")
+    reason = sender_problem(values[0])
+    if reason:
+        raise Reject(400, reason)
+    return values[0]
+
+
+def _content_length(environ: Mapping[str, Any]) -> int:
+    raw = str(environ.get("CONTENT_LENGTH") or "").strip()
+    return int(raw) if raw.isdigit() and len(raw) < 12 else 0
 
 
 def _headers(environ: Mapping[str, Any]) -> dict[str, str]:

@@ -53,10 +53,14 @@ class AuthConfig:
     user: str | None = None
     password: str | None = None
     hmac_secret: str | None = None
+    # GRAFANA_BRIDGE_HMAC_REQUIRE_TIMESTAMP=1: a signature without the signed timestamp could be replayed
+    # forever, so refuse it (Grafana 12 always sends the timestamp header).
+    hmac_require_timestamp: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AuthConfig:
-        """Read GRAFANA_BRIDGE_TOKEN, _USER, _PASSWORD and _HMAC_SECRET; empty counts as unset."""
+        """Read GRAFANA_BRIDGE_TOKEN, _USER, _PASSWORD, _HMAC_SECRET (empty counts as unset)
+        and _HMAC_REQUIRE_TIMESTAMP (``1``, ``true`` or ``yes`` turn it on)."""
 
         def get(name: str) -> str | None:
             val = env.get(name)
@@ -67,6 +71,8 @@ class AuthConfig:
             user=get("GRAFANA_BRIDGE_USER"),
             password=get("GRAFANA_BRIDGE_PASSWORD"),
             hmac_secret=get("GRAFANA_BRIDGE_HMAC_SECRET"),
+            hmac_require_timestamp=(get("GRAFANA_BRIDGE_HMAC_REQUIRE_TIMESTAMP") or "").strip().lower()
+            in ("1", "true", "yes"),
         )
 
     @property
@@ -92,7 +98,8 @@ class AuthConfig:
         return (
             f"AuthConfig(token={'***' if self.token else None}, user={self.user!r}, "
             f"password={'***' if self.password else None}, "
-            f"hmac_secret={'***' if self.hmac_secret else None})"
+            f"hmac_secret={'***' if self.hmac_secret else None}, "
+            f"hmac_require_timestamp={self.hmac_require_timestamp})"
         )
 
 
@@ -176,6 +183,9 @@ def _check_signature(config: AuthConfig, hdrs: dict[str, str], body: bytes, now:
     if len(sig) > 256 or not re.fullmatch(r"[0-9A-Fa-f]+", sig):
         return "malformed signature"
     stamp = hdrs.get(TIMESTAMP_HEADER.lower())
+    if stamp is None and config.hmac_require_timestamp:
+        return ("signature without the signed timestamp refused "
+                f"({TIMESTAMP_HEADER} required by GRAFANA_BRIDGE_HMAC_REQUIRE_TIMESTAMP)")
     if stamp is not None:
         stamp = stamp.strip()
         if not re.fullmatch(r"[0-9]{1,15}", stamp):

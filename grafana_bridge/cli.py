@@ -182,8 +182,7 @@ def check_trello_at_start(app: object, log: logging.Logger) -> None:
 
 
 def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    import waitress
-
+    from . import server
     from .app import MAX_BODY
     from .wsgi import from_env
 
@@ -207,9 +206,10 @@ def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     try:
-        server = waitress.create_server(app, host=args.host, port=args.port, threads=args.threads,
-                                        channel_timeout=30, max_request_body_size=MAX_BODY + SERVER_BODY_SLACK,
-                                        ident=PROG, clear_untrusted_proxy_headers=True)
+        # waitress with slow clients cut off and /healthz never queued behind Trello work
+        httpd = server.create_server(app, host=args.host, port=args.port, threads=max(1, args.threads),
+                                     no_auth=args.no_auth, max_request_body_size=MAX_BODY + SERVER_BODY_SLACK,
+                                     ident=PROG)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             return _fail(f"--port {args.port} is already in use on {args.host}: pick another port or stop the "
@@ -224,7 +224,7 @@ def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     log.info(json.dumps(
         {"event": "start", "listen": f"http://{args.host}:{args.port}", "auth": methods, "board": app.trello.board}))
     try:
-        server.run()
+        httpd.run()
     except KeyboardInterrupt:
         pass
     return 0

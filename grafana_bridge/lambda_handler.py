@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from .app import BridgeApp
+from .payloads import clean_text
 
 _app: BridgeApp | None = None
 
@@ -48,7 +49,9 @@ def to_environ(event: Mapping[str, Any]) -> dict[str, Any]:
     headers = {str(k).lower(): str(v[-1]) for k, v in (event.get("multiValueHeaders") or {}).items() if v}
     headers.update({str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()})
     raw = event.get("body") or ""
-    body = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else str(raw).encode("utf-8")
+    # an event's body string may hold lone surrogates (from JSON escapes): made valid text, not an error
+    body = (base64.b64decode(raw, validate=True) if event.get("isBase64Encoded")
+            else clean_text(str(raw)).encode("utf-8"))
     environ: dict[str, Any] = {
         "REQUEST_METHOD": str(method).upper(),
         "SCRIPT_NAME": script_name,

@@ -29,13 +29,17 @@ __all__ = [
     "Alert",
     "AlertGroup",
     "NO_DATA_ALERTNAME",
+    "MAX_ALERTS",
     "PayloadError",
+    "SENDER_RE",
     "STATE_MAX_FINGERPRINTS",
+    "clean",
     "decode_state",
     "encode_state",
     "legacy_fingerprint",
     "next_firing",
     "parse",
+    "sender_problem",
 ]
 
 Pairs = tuple[tuple[str, str], ...]
@@ -55,6 +59,13 @@ _LEGACY_DEFAULT_ORG = 1
 # description bounded by render.DESC_BUDGET stays under Trello's 16384.
 STATE_MAX_FINGERPRINTS = 200
 _FP_RE = re.compile(r"[0-9a-f]{16}")
+# Lone UTF-16 surrogates: JSON may spell them ("\\ud800"), UTF-8 cannot encode them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Alerts read from one notification; the rest count as left out (``truncatedAlerts``), as Alertmanager's own
+# ``max_alerts`` does, so a huge group still gets its card and never takes an unbounded share of the bridge.
+MAX_ALERTS = 1000
+# ``/alerts?source=NAME``: short and plain, so it can sit in an identity, a log line and a card.
+SENDER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
 
@@ -124,6 +135,8 @@ class AlertGroup:
     state: str | None = None
     rule_url: str | None = None
     rule_name: str | None = None  # legacy ruleName (also set on its pseudo-alert)
+    sender: str | None = None  # ``/alerts?source=NAME``
+    left_out: int = 0  # alerts beyond MAX_ALERTS, counted in ``truncated`` too
 
     @property
     def name(self) -> str:
@@ -149,6 +162,37 @@ class AlertGroup:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def clean_text(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, so it encodes to UTF-8.
+
+    Done once at parse, so identity hashing, rendering, logging and the Trello
+    writes all see valid text; the same body always cleans to the same text, so
+    a redelivery keeps its card.
+    """
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+
+
+def clean(doc: object) -> Any:
+    """A decoded JSON value with every string (keys included) made valid Unicode (pure)."""
+    if isinstance(doc, str):
+        return clean_text(doc)
+    if isinstance(doc, list):
+        return [clean(v) for v in doc]
+    if isinstance(doc, dict):
+        return {clean_text(k) if isinstance(k, str) else k: clean(v) for k, v in doc.items()}
+    return doc
+
+
+def sender_problem(sender: str | None) -> str | None:
+    """Why a ``?source=`` value is refused (one line, no echo), or None when it is fine or absent."""
+    if sender is None:
+        return None
+    if not isinstance(sender, str) or not SENDER_RE.fullmatch(sender):
+        return ("'source' must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit "
+                "(e.g. /alerts?source=staging)")
+    return None
 
 
 def _canon(obj: object) -> str:
@@ -236,8 +280,13 @@ def _status(value: object, where: str) -> str:
 # --------------------------------------------------------------------------- parse
 
 
-def parse(doc: object) -> AlertGroup:
+def parse(doc: object, sender: str | None = None) -> AlertGroup:
     """Turn a decoded JSON value into an AlertGroup, or raise PayloadError (HTTP 422).
+
+    ``sender`` (``/alerts?source=NAME``) names the Grafana instance or
+    Alertmanager cluster; it joins the identity only when given, so cards of
+    single-instance set-ups keep their identity. Every string is made valid
+    Unicode first (``clean``).
 
     The format is decided by shape: an ``alerts`` list means Alertmanager or
     Grafana unified (``version`` "4" vs "1"; without a version, Grafana's
@@ -249,11 +298,15 @@ def parse(doc: object) -> AlertGroup:
         raise PayloadError(
             "not an alert payload: expected a JSON object from Grafana or Alertmanager"
         )
+    reason = sender_problem(sender)
+    if reason:
+        raise PayloadError(reason)
     try:
+        doc = clean(doc)
         if "alerts" in doc:
-            return _parse_grouped(doc)
+            return _parse_grouped(doc, sender)
         if "ruleId" in doc:
-            return _parse_legacy(doc)
+            return _parse_legacy(doc, sender)
     except RecursionError as exc:  # absurdly nested values inside labels
         raise PayloadError("payload nested too deeply") from exc
     raise PayloadError(
@@ -280,11 +333,20 @@ def _grouped_source(doc: dict[str, Any]) -> str:
     return "alertmanager"
 
 
-def _parse_grouped(doc: dict[str, Any]) -> AlertGroup:
+def _identity(fields: dict[str, Any], sender: str | None) -> str:
+    """Canonical identity; ``sender`` joins only when set, so existing identities never change."""
+    if sender is not None:
+        fields = {**fields, "sender": sender}
+    return _canon(fields)
+
+
+def _parse_grouped(doc: dict[str, Any], sender: str | None = None) -> AlertGroup:
     """Alertmanager (v4) and Grafana unified (v1): the same group structure."""
     raw_alerts = doc.get("alerts")
     if not isinstance(raw_alerts, list):
         raise PayloadError("'alerts' must be a list")
+    left_out = max(0, len(raw_alerts) - MAX_ALERTS)
+    raw_alerts = raw_alerts[:MAX_ALERTS]
     source = _grouped_source(doc)
 
     receiver = doc.get("receiver", "")
@@ -313,16 +375,21 @@ def _parse_grouped(doc: dict[str, Any]) -> AlertGroup:
             truncated = int(truncated)
         else:
             raise PayloadError("'truncatedAlerts' must be an integer")
-    truncated = max(0, truncated)
+    truncated = max(0, truncated) + left_out
 
     alerts_t = tuple(alerts)
     grafana = source == "grafana"
     no_data = grafana and any(
         a.status == "firing" and a.label("alertname") == NO_DATA_ALERTNAME for a in alerts_t
     )
-    identity = _canon(
-        {"source": source, "receiver": receiver, "groupLabels": dict(group_labels)}
-    )
+    fields: dict[str, Any] = {"source": source, "receiver": receiver, "groupLabels": dict(group_labels)}
+    if grafana and doc.get("orgId") is not None:
+        # Two organisations of one Grafana may share receiver and group labels; the default one (1) stays
+        # out of the identity so that the cards of single-organisation set-ups keep it.
+        org_id = _legacy_int(doc, "orgId", _LEGACY_DEFAULT_ORG)
+        if org_id != _LEGACY_DEFAULT_ORG:
+            fields["orgId"] = org_id
+    identity = _identity(fields, sender)
     return AlertGroup(
         source=source,
         identity=identity,
@@ -338,6 +405,8 @@ def _parse_grouped(doc: dict[str, Any]) -> AlertGroup:
         message=_opt_str(doc, "message") if grafana else None,
         no_data=no_data,
         state=None,
+        sender=sender,
+        left_out=left_out,
     )
 
 
@@ -428,7 +497,7 @@ def legacy_fingerprint(identity: str, state: str) -> str:
     return hashlib.sha256(f"{identity}\n{state}".encode()).hexdigest()[:16]
 
 
-def _parse_legacy(doc: dict[str, Any]) -> AlertGroup:
+def _parse_legacy(doc: dict[str, Any], sender: str | None = None) -> AlertGroup:
     """Grafana legacy alerting: one rule per payload, so one pseudo-alert per rule."""
     rule_id = _legacy_int(doc, "ruleId", None)
     org_id = _legacy_int(doc, "orgId", _LEGACY_DEFAULT_ORG)
@@ -442,7 +511,7 @@ def _parse_legacy(doc: dict[str, Any]) -> AlertGroup:
     title = _opt_str(doc, "title")
     tags = _pairs(doc, "tags", "the payload")
     rule_url = _opt_str(doc, "ruleUrl", "rule_url")  # Grafana 4.0 sent snake case
-    identity = _canon({"source": "grafana-legacy", "orgId": org_id, "ruleId": rule_id})
+    identity = _identity({"source": "grafana-legacy", "orgId": org_id, "ruleId": rule_id}, sender)
 
     if state in ("paused", "pending"):
         status = "ignored"
@@ -478,6 +547,7 @@ def _parse_legacy(doc: dict[str, Any]) -> AlertGroup:
         state=state,
         rule_url=rule_url,
         rule_name=rule_name or title,
+        sender=sender,
     )
 
 

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 
 from jenkins_trello.text import COMMENT_LIMIT, clip, md_block, md_escape, md_link, one_line, safe_url
 
-from .payloads import Alert, AlertGroup, legacy_fingerprint
+from .payloads import MAX_ALERTS, Alert, AlertGroup, legacy_fingerprint
 
 __all__ = [
     "COMMENT_BUDGET",
@@ -45,8 +45,9 @@ _SOURCE = {
     "grafana-legacy": "Grafana legacy alerting",
 }
 _TEXT_ANNOTATIONS = ("summary", "description", "message")
+# ASCII digits only: ``\d`` would also match other scripts' digits, which datetime may refuse.
 _TIME_RE = re.compile(
-    r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
 )
 
 
@@ -54,27 +55,38 @@ _TIME_RE = re.compile(
 
 
 def _parse_time(value: str | None) -> datetime | None:
-    """RFC 3339 as Go writes it (nanoseconds, Z or offset) -> aware datetime; None if unreadable."""
-    if not value:
+    """RFC 3339 as Go writes it (nanoseconds, Z or offset) -> datetime in UTC; None if unreadable.
+
+    Converted to UTC here, once, because the conversion itself can fail:
+    9999-12-31T23:59:59-23:59 is past year 9999 in UTC and 0001-01-01T00:00:00+01:00
+    before year 1, which datetime cannot hold. Such times count as unreadable
+    (shown as sent), never as an error.
+    """
+    if not value or not isinstance(value, str):
         return None
     m = _TIME_RE.fullmatch(value.strip())
     if not m:
         return None
     offset = "+00:00" if m.group(3) == "Z" else m.group(3)
     try:
-        return datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}{offset}")
-    except ValueError:
+        return datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}{offset}").astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         return None
 
 
+def _utc_text(dt: datetime) -> str:
+    # strftime pads years below 1000 inconsistently across platforms; isoformat parts do not
+    return f"{dt.date().isoformat()} {dt.strftime('%H:%M:%S')} UTC"
+
+
 def _time_text(value: str | None) -> str | None:
-    """A timestamp for people: UTC, to the second; unknown formats escaped as sent."""
+    """A timestamp for people: UTC, to the second; unknown or out-of-range times escaped as sent."""
     if not value:
         return None
     dt = _parse_time(value)
     if dt is None:
         return md_escape(value, 60)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return _utc_text(dt)
 
 
 def _pairs_text(pairs: tuple[tuple[str, str], ...], skip: frozenset[str] = frozenset(), limit: int = 40) -> str:
@@ -146,6 +158,8 @@ def _state_line(group: AlertGroup, firing: frozenset[str]) -> str:
     else:
         state = "**Resolved**"
     line = f"{state} · {source}"
+    if group.sender:
+        line += f" · sender: {md_escape(group.sender, 64)}"
     if group.receiver:
         line += f" · receiver: {md_escape(group.receiver, 100)}"
     return line
@@ -249,6 +263,18 @@ def _index(group: AlertGroup) -> dict[str, Alert]:
     return out
 
 
+def _left_out_lines(group: AlertGroup) -> list[str]:
+    """Alerts missing from the notification: left out by the sender, or beyond what the bridge reads."""
+    lines = []
+    by_sender = group.truncated - group.left_out
+    if by_sender > 0:
+        lines.append(f"The sender left {by_sender} alerts out of this notification.")
+    if group.left_out:
+        lines.append(f"The bridge read the first {MAX_ALERTS} alerts of this notification and left "
+                     f"{group.left_out} more out (a firing alert left out stays on the card).")
+    return lines
+
+
 def _bounded(parts: list[str], limit: int) -> str:
     return clip("\n".join(parts).strip("\n"), limit)
 
@@ -320,8 +346,7 @@ def card_desc(group: AlertGroup, firing: frozenset[str], limit: int = DESC_BUDGE
             f"- {unlisted} more firing alerts not listed in the latest notification "
             "(the sender truncated its list)"
         )
-    if group.truncated:
-        parts.append(f"The sender left {group.truncated} alerts out of this notification.")
+    parts += _left_out_lines(group)
     links = _links([("Alert rule", group.rule_url), (source, group.external_url)])
     if links:
         parts += ["", links]
@@ -410,7 +435,7 @@ def resolved_comment(group: AlertGroup) -> str:
     times = [t for t in (_parse_time(a.ends_at) for a in resolved) if t is not None]
     head = f"Resolved: **{name}**, {len(resolved)} alert{'s' if len(resolved) != 1 else ''} resolved"
     if times:
-        head += f", last at {max(times).astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC')}"
+        head += f", last at {_utc_text(max(times))}"
     parts = [head + "."]
     skip = _common_skip(group)
     for alert in resolved[:_LIST_MAX]:
@@ -419,8 +444,7 @@ def resolved_comment(group: AlertGroup) -> str:
         parts.append(line + (f" · ended {ended}" if ended else ""))
     if len(resolved) > _LIST_MAX:
         parts.append(f"- … and {len(resolved) - _LIST_MAX} more")
-    if group.truncated:
-        parts.append(f"The sender left {group.truncated} alerts out of this notification.")
+    parts += _left_out_lines(group)
     link = _link(_SOURCE.get(group.source, group.source), group.external_url)
     if link:
         parts += ["", link]

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import waitress
 from waitress import wasyncore
 
 from grafana_bridge.app import MAX_BODY, BridgeApp, Options
 from grafana_bridge.auth import AuthConfig
 from grafana_bridge.cli import SERVER_BODY_SLACK
+from grafana_bridge.server import create_server
 from jenkins_trello.cards import read_marker
 from jenkins_trello.config import TrelloConfig
 from jenkins_trello.emulator.trello import TrelloEmulator
@@ -168,15 +168,14 @@ def free_port() -> int:
 
 
 class Server:
-    """A WSGI app on waitress, on 127.0.0.1:<free port>, served from a daemon thread; ``stop()`` is clean."""
+    """A WSGI app on the bridge's waitress set-up (``grafana_bridge.server``, as `grafana-bridge serve` runs it),
+    on 127.0.0.1:<free port>, served from a daemon thread; ``stop()`` is clean."""
 
     def __init__(self, app: Callable[..., Any], threads: int = 8, **adj: Any) -> None:
-        adj.setdefault("channel_timeout", 30)
         adj.setdefault("max_request_body_size", MAX_BODY + SERVER_BODY_SLACK)  # as `grafana-bridge serve` does
-        adj.setdefault("ident", "grafana-bridge")
-        adj.setdefault("clear_untrusted_proxy_headers", True)
         self.app = app
-        self.server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads, **adj)
+        no_auth = getattr(getattr(app, "options", None), "no_auth", True)
+        self.server = create_server(app, host="127.0.0.1", port=0, threads=threads, no_auth=no_auth, **adj)
         self.port = self.server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
         self._stop = threading.Event()

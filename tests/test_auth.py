@@ -257,3 +257,35 @@ def test_hostile_headers_never_raise_nor_leak(headers, body):
     if reason is not None:
         for s in SECRETS:
             assert s not in reason
+
+
+# --------------------------------------------------------------------------- the signed timestamp, required
+
+def _signed(body: bytes, stamp: int | None, secret: str = "hs") -> dict[str, str]:
+    if stamp is None:
+        return {"X-Grafana-Alerting-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    sig = hmac.new(secret.encode(), f"{stamp}:".encode() + body, hashlib.sha256).hexdigest()
+    return {"X-Grafana-Alerting-Signature": sig, "X-Grafana-Alerting-Timestamp": str(stamp)}
+
+
+def test_require_timestamp_refuses_a_signature_without_one_and_accepts_a_fresh_signed_one():
+    body, now = b'{"a": 1}', 1_700_000_000
+    lax = AuthConfig(hmac_secret="hs")
+    strict = AuthConfig(hmac_secret="hs", hmac_require_timestamp=True)
+    assert check(lax, _signed(body, None), body, now) is None
+    reason = check(strict, _signed(body, None), body, now)
+    assert reason and "timestamp" in reason and "hs" not in reason
+    assert check(strict, _signed(body, now - 10), body, now) is None
+    assert "5-minute" in check(strict, _signed(body, now - 301), body, now)
+    # a replayed old body with its old timestamp is refused; stripping the timestamp does not help
+    old = _signed(body, now - 3600)
+    assert check(strict, old, body, now) is not None
+    assert check(strict, {"X-Grafana-Alerting-Signature": old["X-Grafana-Alerting-Signature"]}, body, now)
+
+
+@pytest.mark.parametrize("value,on", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False),
+                                      ("no", False)])
+def test_require_timestamp_setting_from_the_environment(value, on):
+    cfg = AuthConfig.from_env({"GRAFANA_BRIDGE_HMAC_SECRET": "s", "GRAFANA_BRIDGE_HMAC_REQUIRE_TIMESTAMP": value})
+    assert cfg.hmac_require_timestamp is on
+    assert "s'" not in repr(cfg) and f"hmac_require_timestamp={on}" in repr(cfg)

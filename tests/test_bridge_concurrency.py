@@ -30,11 +30,27 @@ def _keys_of(cards: list[dict]) -> dict[str, list[dict]]:
 
 def test_two_replicas_racing_on_the_same_groups_leave_one_card_each_the_oldest(t):
     replicas = [serve(bridge_app(t), threads=4), serve(bridge_app(t), threads=4)]
+    # Each round, both replicas' first board read (the find) completes before either goes on to create:
+    # the worst interleaving, forced every round, so the twin check is exercised every round.
+    met = {"barrier": None, "first": [False, False]}
+
+    def racing_read(n: int, read):
+        def fetch():
+            board = read()
+            if met["barrier"] is not None and not met["first"][n]:
+                met["first"][n] = True
+                met["barrier"].wait(timeout=10)
+            return board
+        return fetch
+
+    for n, r in enumerate(replicas):
+        r.app.board._fetch = racing_read(n, r.app.board._fetch)
     try:
         rounds = 20
         answers: list[list[dict]] = []
         for i in range(rounds):
             payload = am_payload(f"Race{i}", [am_alert(f"Race{i}", instance="a"), am_alert(f"Race{i}", instance="b")])
+            met["barrier"], met["first"] = threading.Barrier(2), [False, False]
             barrier = threading.Barrier(2)
             results: list = [None, None]
 
@@ -61,8 +77,9 @@ def test_two_replicas_racing_on_the_same_groups_leave_one_card_each_the_oldest(t
             assert survivor == min(c["id"] for c in all_by_key[key]), "the oldest card wins"
             assert {a["card"] for a in answers[i]} == {survivor}, "both replicas report the surviving card"
             twins += len(all_by_key[key]) - 1
-        # both replicas created in most rounds (they really raced); the twin check cleaned up every time
-        print(f"rounds with a twin archived: {twins}/{rounds}")
+        # both replicas created in every round (they really raced), and the twin check cleaned up every time
+        assert twins == rounds, f"rounds with a twin archived: {twins}/{rounds}"
+        assert all(sorted(a["action"] for a in pair) == ["created", "created"] for pair in answers)
     finally:
         for r in replicas:
             r.stop()

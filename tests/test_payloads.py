@@ -523,3 +523,112 @@ def test_parse_only_returns_group_or_payload_error(doc):
     assert g.status in ("firing", "resolved", "ignored")
     assert g.source in ("alertmanager", "grafana", "grafana-legacy")
     next_firing(g, None)
+
+
+# --------------------------------------------------------------------------- hostile text, senders, organisations
+
+from grafana_bridge.payloads import MAX_ALERTS, clean, sender_problem  # noqa: E402
+
+
+def fixture(name: str) -> dict:
+    return load(name.removesuffix(".json"))
+
+
+def _am(**over):
+    doc = {"version": "4", "status": "firing", "receiver": "trello", "groupLabels": {"alertname": "X"},
+           "alerts": [{"status": "firing", "labels": {"alertname": "X", "instance": "a"}}]}
+    doc.update(over)
+    return doc
+
+
+def test_clean_replaces_every_lone_surrogate_in_keys_and_values_and_leaves_valid_text_alone():
+    doc = json.loads('{"a\\ud800": ["\\udfff x", {"k": "\\ud83d\\ude00 ok \\ud83d"}], "n": 1}')
+    out = clean(doc)
+    assert out == {"a\ufffd": ["\ufffd x", {"k": "\U0001f600 ok \ufffd"}], "n": 1}
+    json.dumps(out, ensure_ascii=False).encode("utf-8")  # encodes now
+
+
+@pytest.mark.parametrize("field", ["receiver", "group", "label", "annotation", "url", "time"])
+def test_lone_surrogates_anywhere_parse_to_valid_text_with_a_stable_identity(field):
+    doc = _am()
+    bad = "\ud800bad\udc00"
+    if field == "receiver":
+        doc["receiver"] = bad
+    elif field == "group":
+        doc["groupLabels"] = {"alertname": bad}
+    elif field == "label":
+        doc["alerts"][0]["labels"]["instance"] = bad
+    elif field == "annotation":
+        doc["alerts"][0]["annotations"] = {"summary": bad}
+    elif field == "url":
+        doc["externalURL"] = "http://x/" + bad
+    else:
+        doc["alerts"][0]["startsAt"] = bad
+    g1, g2 = parse(doc), parse(json.loads(json.dumps(doc)))
+    assert g1.identity == g2.identity
+    g1.identity.encode("utf-8")
+    for text in (g1.receiver, g1.name, *(v for _, v in g1.alerts[0].labels), g1.external_url or "",
+                 g1.alerts[0].starts_at or "", *(v for _, v in g1.alerts[0].annotations)):
+        text.encode("utf-8")
+
+
+def test_grafana_org_joins_the_identity_only_when_it_is_not_the_default_one():
+    base = fixture("grafana-unified-1.json")
+    base.pop("orgId", None)
+    plain = parse(base).identity
+    assert parse({**base, "orgId": 1}).identity == plain
+    assert parse({**base, "orgId": "1"}).identity == plain
+    assert parse({**base, "orgId": None}).identity == plain
+    org2 = parse({**base, "orgId": 2}).identity
+    assert org2 != plain and parse({**base, "orgId": 2.0}).identity == org2
+    assert parse({**base, "orgId": 3}).identity not in (plain, org2)
+    with pytest.raises(PayloadError, match="orgId"):
+        parse({**base, "orgId": "second"})
+
+
+def test_alertmanager_identity_ignores_an_org_id():
+    assert parse(_am(orgId=7)).identity == parse(_am()).identity
+
+
+def test_sender_joins_the_identity_only_when_given_in_every_format():
+    for name in ("alertmanager-1.json", "grafana-unified-1.json", "grafana-legacy-1.json"):
+        doc = fixture(name)
+        plain = parse(doc)
+        staging, prod = parse(doc, "staging"), parse(doc, "prod")
+        assert plain.identity == parse(doc, None).identity
+        assert len({plain.identity, staging.identity, prod.identity}) == 3
+        assert staging.sender == "staging" and plain.sender is None
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "x" * 65, "-lead", "staging/1", "é", "a\nb", "a;b", "%41"])
+def test_bad_senders_are_refused_with_a_reason_that_does_not_echo_them(bad):
+    reason = sender_problem(bad)
+    assert reason and "source" in reason and (not bad or bad not in reason)
+    with pytest.raises(PayloadError):
+        parse(_am(), bad)
+
+
+@pytest.mark.parametrize("good", ["staging", "prod-eu.1", "A_b", "x" * 64, "0"])
+def test_good_senders_pass(good):
+    assert sender_problem(good) is None
+
+
+def test_alerts_beyond_the_bound_count_as_left_out_not_resolved():
+    alerts = [{"status": "firing", "labels": {"alertname": "X", "i": str(i)}} for i in range(MAX_ALERTS + 250)]
+    g = parse(_am(alerts=alerts, truncatedAlerts=5))
+    assert len(g.alerts) == MAX_ALERTS and g.left_out == 250 and g.truncated == 255
+    prev = frozenset({"f" * 16})
+    assert prev <= next_firing(g, prev), "a firing alert left out stays firing"
+
+
+@pytest.mark.parametrize("value", [1e308, -1, 2**62, True, None, 3.5, [1, {"a": None}], {"x": [True]}, "NaN"])
+def test_numbers_and_junk_where_strings_belong_parse_or_refuse_never_crash(value):
+    for doc in (_am(receiver=value), _am(externalURL=value), _am(groupLabels={"alertname": value}),
+                _am(alerts=[{"status": "firing", "labels": {"alertname": value}, "startsAt": value,
+                             "annotations": {"summary": value}, "generatorURL": value}])):
+        try:
+            g = parse(doc)
+        except PayloadError as exc:
+            assert "\n" not in str(exc)
+        else:
+            g.identity.encode("utf-8")

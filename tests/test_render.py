@@ -315,3 +315,74 @@ def test_render_never_raises_and_stays_bounded(alerts, receiver):
     assert len(card_desc(g, firing)) <= DESC_BUDGET
     assert len(change_comment(g, frozenset(), firing)) <= COMMENT_BUDGET
     assert len(resolved_comment(g)) <= COMMENT_BUDGET
+
+
+# --------------------------------------------------------------------------- dates at the ends of the calendar
+
+from grafana_bridge.render import _time_text  # noqa: E402
+
+
+@pytest.mark.parametrize("value,shown", [
+    ("2024-05-01T10:00:00Z", "2024-05-01 10:00:00 UTC"),
+    ("2024-05-01T10:00:00.123456789+02:00", "2024-05-01 08:00:00 UTC"),
+    ("0001-01-01T00:00:00Z", "0001-01-01 00:00:00 UTC"),
+    ("0001-01-01T00:30:00-00:30", "0001-01-01 01:00:00 UTC"),
+    ("9999-12-31T23:59:59Z", "9999-12-31 23:59:59 UTC"),
+    ("9999-12-31T23:59:59-23:59", "9999-12-31T23:59:59-23:59"),  # past year 9999 in UTC: shown as sent
+    ("0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00+01:00"),  # before year 1 in UTC
+    ("2024-02-30T10:00:00Z", "2024-02-30T10:00:00Z"),
+    ("٢٠٢٤-05-01T10:00:00Z", "٢٠٢٤-05-01T10:00:00Z"),
+    ("garbage", "garbage"),
+    ("2024-05-01T25:00:00+99:99", "2024-05-01T25:00:00+99:99"),
+])
+def test_times_render_in_utc_or_escaped_as_sent_never_raise(value, shown):
+    assert _time_text(value) == shown
+
+
+@pytest.mark.parametrize("ends", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00", "garbage",
+                                  "9999-12-31T23:59:59Z"])
+def test_every_text_renders_for_calendar_edge_times(ends):
+    doc = {"version": "4", "status": "resolved", "receiver": "r", "groupLabels": {"alertname": "E"},
+           "alerts": [{"status": "resolved", "labels": {"alertname": "E", "i": "1"}, "startsAt": ends,
+                       "endsAt": ends},
+                      {"status": "resolved", "labels": {"alertname": "E", "i": "2"}, "startsAt": ends,
+                       "endsAt": "2024-01-01T00:00:00Z"}]}
+    g = parse(doc)
+    text = resolved_comment(g)
+    assert "Resolved: **E**, 2 alerts resolved" in text
+    firing = {**doc, "status": "firing", "alerts": [{**a, "status": "firing"} for a in doc["alerts"]]}
+    fg = parse(firing)
+    f = next_firing(fg, None)
+    for out in (card_desc(fg, f), card_name(fg, f), change_comment(fg, frozenset(), f)):
+        out.encode("utf-8")
+
+
+def test_a_resolved_no_data_alert_in_a_group_that_still_fires_adds_no_no_data_note():
+    doc = {
+        "receiver": "trello", "status": "firing", "orgId": 1, "groupLabels": {"grafana_folder": "f"},
+        "alerts": [
+            {"status": "firing", "labels": {"alertname": "CPU", "instance": "a"}},
+            {"status": "resolved", "labels": {"alertname": "DatasourceNoData", "rulename": "CPU"}},
+        ],
+        "title": "t", "state": "alerting", "version": "1",
+    }
+    g = parse(doc)
+    assert not g.no_data
+    f = next_firing(g, None)
+    assert len(f) == 1
+    before_with_no_data = f | {a.fingerprint for a in g.alerts if a.name == "DatasourceNoData"}
+    for text in (card_desc(g, f), change_comment(g, before_with_no_data, f), change_comment(g, None, f)):
+        assert "No data" not in text
+    # while it fires, the note is there
+    doc["alerts"][1]["status"] = "firing"
+    g2 = parse(doc)
+    assert g2.no_data and "**No data:**" in card_desc(g2, next_firing(g2, None))
+
+
+def test_a_sender_is_named_on_the_card_and_nothing_changes_without_one():
+    doc = {"version": "4", "status": "firing", "receiver": "r", "groupLabels": {"alertname": "S"},
+           "alerts": [{"status": "firing", "labels": {"alertname": "S"}}]}
+    plain, named = parse(doc), parse(doc, "staging")
+    f = next_firing(plain, None)
+    assert "sender" not in card_desc(plain, f)
+    assert "sender: staging" in card_desc(named, next_firing(named, None))
