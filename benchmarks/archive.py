@@ -4,7 +4,7 @@ Two questions:
 
 1. Request budget and overhead, rate limits OFF: for 100 and 1000 Done cards
    (most old, some old but active today, some recently moved in), how many
-   reads and writes, and how long? DESIGN.md's budget: "a few reads, never one
+   reads and writes, and how long? the request budget in the README: "a few reads, never one
    per card, + N writes". The client's pacer is lifted here so the figure is
    the code's own cost, not Trello's ceiling.
 2. Throughput against the ceiling, the emulator's real limits ON (100 requests

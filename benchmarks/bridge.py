@@ -6,7 +6,7 @@ Sections:
   1. throughput: webhooks/s and p50/p99 latency with 1, 8 and 32 concurrent senders (distinct groups; half
      first firings, half repeats), bridge on waitress in-process, emulator rate limits OFF and the client's
      pacer opened up (the production pacer would cap everything at 95 requests / 10 s);
-  2. Trello requests per webhook, counted from the emulator's request log, against DESIGN.md's budget;
+  2. Trello requests per webhook, counted from the emulator's request log, against the request budget in the README;
   3. an alert storm of 100 groups with Trello's real rate limit ON (100 requests / 10 s per token) and the
      production client: requests used, board reads, 429s, wall time;
   4. the bridge's own overhead per webhook.
@@ -218,7 +218,7 @@ def main() -> None:
           ["senders", "webhooks", "200s", "webhooks/s", "p50 ms", "p99 ms", "Trello req/webhook"], rows)
 
     table("2. Trello requests per webhook (emulator request log)",
-          ["event", "action", "reads", "writes", "total", "DESIGN.md budget"], request_budget())
+          ["event", "action", "reads", "writes", "total", "budget"], request_budget())
 
     table("3. alert storm: 100 groups, 32 senders, Trello's real limit (100 req / 10 s per token) enforced",
           ["", ""], storm())

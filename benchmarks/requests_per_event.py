@@ -4,7 +4,7 @@
 
 Counts every request the emulators receive (python-jenkins' crumb included, if
 it asked for one) while the real ``jenkins-trello notify`` code runs, for each
-row of DESIGN.md's transition table, and compares them with the request budget.
+row of the README's transition table, and compares them with the request budget.
 Then times ``jenkins-trello notify`` for success-after-success as a separate
 process (what a post step costs a build) against a bare ``python3 -c pass``.
 """

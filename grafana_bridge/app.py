@@ -17,15 +17,15 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 from jenkins_trello.cards import Board, Card, alert_key, resolve_list, snapshot
 from jenkins_trello.config import TrelloConfig
-from jenkins_trello.lifecycle import Archive, Comment, Create, Op, Update, Want, apply, plan
-from jenkins_trello.text import COMMENT_LIMIT, DESC_LIMIT, NAME_LIMIT, clip
+from jenkins_trello.lifecycle import Want, apply, fit, plan
+from jenkins_trello.text import clean_text
 from jenkins_trello.trello import TrelloClient, TrelloError
 
 from . import render
@@ -36,7 +36,6 @@ from .payloads import (
     NO_DATA_ALERTNAME,
     AlertGroup,
     PayloadError,
-    clean_text,
     decode_state,
     encode_state,
     next_firing,
@@ -46,7 +45,7 @@ from .payloads import (
 from .shared import KeyLocks, SharedReader, Timeout
 
 MAX_BODY = 1024 * 1024
-ANSWER_SECONDS = 22.0  # Grafana gives up after 30 s; DESIGN.md asks for an answer within 25 s
+ANSWER_SECONDS = 22.0  # Grafana gives up after 30 s; the bridge promises an answer within 25 s
 MAX_JSON_DEPTH = 64
 # Bodies above this size are read, checked and decoded a few at a time: a decoded 1 MiB JSON document takes
 # tens of MB, so many large webhooks at once would otherwise grow the process without bound.
@@ -120,82 +119,6 @@ def group_want(group: AlertGroup, card: Card | None, ignore_no_data: bool = Fals
     ))
 
 
-def _fit_text(text: str, limit: int) -> str:
-    return clip(clean_text(text), limit)
-
-
-def fit(want: Want) -> Want:
-    """The want with every text valid Unicode and within Trello's limits (pure).
-
-    Rendering already bounds and cleans its text; this is where the guarantee
-    is made once more, before any write, so that Trello never refuses the second
-    write of a delivery after accepting the first.
-    """
-    return dataclasses.replace(want, name=_fit_text(want.name, NAME_LIMIT), desc=_fit_text(want.desc, DESC_LIMIT),
-                               comment=_fit_text(want.comment, COMMENT_LIMIT))
-
-
-def _text_problem(text: str, what: str, limit: int, empty_ok: bool) -> str | None:
-    if not isinstance(text, str):
-        return f"{what} is not text"
-    if not empty_ok and not text:
-        return f"{what} is empty"
-    if len(text) > limit:
-        return f"{what} has {len(text)} characters, over Trello's {limit}"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return f"{what} is not valid Unicode"
-    return None
-
-
-def ops_problem(ops: Sequence[Op]) -> str | None:
-    """Why Trello would refuse one of these writes, or None (pure).
-
-    Checked for the whole plan before its first write: a plan refused half-way
-    would leave its first writes (a comment) behind, and every redelivery would
-    repeat them.
-    """
-    for op in ops:
-        checks: list[tuple[str, str, int, bool]] = []
-        if isinstance(op, Create):
-            checks = [(op.name, "card name", NAME_LIMIT, False), (op.desc, "card description", DESC_LIMIT, True)]
-        elif isinstance(op, Update):
-            checks = [(op.name, "card name", NAME_LIMIT, False), (op.desc, "card description", DESC_LIMIT, True)]
-        elif isinstance(op, Comment):
-            checks = [(op.text, "comment", COMMENT_LIMIT, False)]
-        for text, what, limit, empty_ok in checks:
-            reason = _text_problem(text, what, limit, empty_ok)
-            if reason:
-                return reason
-    return None
-
-
-def write_order(ops: Sequence[Op]) -> list[Op]:
-    """The plan with each card's update before its comment (pure).
-
-    A delivery that fails between two writes is delivered again. Updating first
-    means a failure after the update leaves the card up to date, so the
-    redelivery finds nothing to do, instead of a comment written again on
-    every redelivery while the update keeps failing.
-    """
-    out = list(ops)
-    for i, op in enumerate(out):
-        if isinstance(op, Comment):
-            for j in range(i + 1, len(out)):
-                nxt = out[j]
-                if isinstance(nxt, Update) and nxt.card_id == op.card_id:
-                    out[i], out[j] = nxt, op
-                    break
-                if isinstance(nxt, Archive) and nxt.card_id == op.card_id:
-                    break
-    return out
-
-
-class InvalidPlan(Exception):
-    """The bridge rendered a text Trello would refuse: a bug, answered 500 before any write."""
-
-
 def _depth_ok(doc: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     stack = [(doc, 1)]
     while stack:
@@ -252,10 +175,7 @@ class BridgeApp:
                 except LookupError as exc:
                     raise TrelloError("resolve TRELLO_LIST", None, str(exc)) from None
             ops, keep = plan(key, lambda _c: want, board, list_id)
-            problem = ops_problem(ops)
-            if problem:
-                raise InvalidPlan(problem)
-            outcome = apply(self.client, key, write_order(ops), keep, lambda: self.board.get(deadline))
+            outcome = apply(self.client, key, ops, keep, lambda: self.board.get(deadline))
         firing = decode_state(want.state) if want.open else frozenset()
         return {
             "status": "ok",

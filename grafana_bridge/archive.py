@@ -1,6 +1,6 @@
 """``grafana-bridge archive``: archive cards that have sat in the Done list for more than N days.
 
-The age rule (DESIGN.md, "Rules of the board")
+The age rule
 ----------------------------------------------
 
 A card's age is the time since it last *entered* the Done list, never its
@@ -531,7 +531,7 @@ def _positive_days(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``[--list Done] [--days 14] [--dry-run] [--verbose]`` (DESIGN.md's names)."""
+    """``[--list Done] [--days 14] [--dry-run] [--verbose]`` (the documented flags)."""
     parser.add_argument("--list", dest="list", default=None, metavar="NAME_OR_ID",
                         help="the Done list, by name or id (default: $TRELLO_DONE_LIST, else 'Done')")
     parser.add_argument("--days", type=_positive_days, default=14.0,

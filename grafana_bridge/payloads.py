@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from jenkins_trello.text import clean_text
+
 __all__ = [
     "Alert",
     "AlertGroup",
@@ -60,7 +62,6 @@ _LEGACY_DEFAULT_ORG = 1
 STATE_MAX_FINGERPRINTS = 200
 _FP_RE = re.compile(r"[0-9a-f]{16}")
 # Lone UTF-16 surrogates: JSON may spell them ("\\ud800"), UTF-8 cannot encode them.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 # Alerts read from one notification; the rest count as left out (``truncatedAlerts``), as Alertmanager's own
 # ``max_alerts`` does, so a huge group still gets its card and never takes an unbounded share of the bridge.
 MAX_ALERTS = 1000
@@ -163,15 +164,6 @@ class AlertGroup:
 
 # --------------------------------------------------------------------------- helpers
 
-
-def clean_text(text: str) -> str:
-    """``text`` with every lone surrogate replaced by U+FFFD, so it encodes to UTF-8.
-
-    Done once at parse, so identity hashing, rendering, logging and the Trello
-    writes all see valid text; the same body always cleans to the same text, so
-    a redelivery keeps its card.
-    """
-    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 def clean(doc: object) -> Any:

@@ -1,6 +1,6 @@
 """``jenkins-trello``: arguments, environment and exit codes; the deciding happens elsewhere.
 
-Exit codes (DESIGN.md): 0 done, including "nothing to do"; 2 bad usage or
+Exit codes (README, configuration reference): 0 done, including "nothing to do"; 2 bad usage or
 configuration, with a one-line message naming what is wrong; 1 a service
 failed after retries, one line, no traceback unless ``--verbose``.
 """

@@ -1,4 +1,4 @@
-"""Configuration from the environment, as DESIGN.md names it; errors name the variable, never its value."""
+"""Configuration from the environment (see the README's configuration reference); errors name the variable."""
 
 from __future__ import annotations
 

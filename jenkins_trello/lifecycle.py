@@ -15,12 +15,13 @@ state still advances), and a card a person renamed keeps their name.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Union
 
 from .cards import Board, Card, restamp, with_marker
-from .text import md_link
+from .text import COMMENT_LIMIT, DESC_LIMIT, NAME_LIMIT, clean_text, clip, md_link
 from .trello import TrelloClient
 
 FAILING = frozenset({"FAILURE", "UNSTABLE"})
@@ -136,15 +137,75 @@ def plan(key: str, want_for: Callable[[Card | None], Want], board: Board, list_i
         if keep is None:
             ops.append(Create(list_id, want.name, with_marker(want.desc, key, want.state, name=want.name)))
         elif keep.state != want.state:
-            if want.comment:
-                ops.append(Comment(keep.id, want.comment))
+            # the update first: a delivery that fails after it leaves the card up to date, so its redelivery
+            # finds nothing to do; a comment first would be written again on every redelivery
             if want.rewrite:
                 ops += rewrite_ops(key, keep, want)
+            if want.comment:
+                ops.append(Comment(keep.id, want.comment))
     elif keep is not None:
         if want.comment:
             ops.append(Comment(keep.id, want.comment))
         ops.append(Archive(keep.id))
     return ops, keep
+
+
+# --------------------------------------------------------------------------- text guard
+
+
+def _fit_text(text: str, limit: int) -> str:
+    return clip(clean_text(text), limit)
+
+
+def fit(want: Want) -> Want:
+    """The want with every text valid Unicode and within Trello's limits (pure).
+
+    Rendering already bounds and cleans its text; this makes the guarantee once
+    more, before any write, so that Trello never refuses the second write of a
+    delivery after accepting the first.
+    """
+    return dataclasses.replace(want, name=_fit_text(want.name, NAME_LIMIT), desc=_fit_text(want.desc, DESC_LIMIT),
+                               comment=_fit_text(want.comment, COMMENT_LIMIT))
+
+
+class InvalidPlan(Exception):
+    """A rendered text Trello would refuse: a bug, reported before any write is made."""
+
+
+def _text_problem(text: object, what: str, limit: int, empty_ok: bool) -> str | None:
+    if not isinstance(text, str):
+        return f"{what} is not text"
+    if not empty_ok and not text:
+        return f"{what} is empty"
+    if len(text) > limit:
+        return f"{what} has {len(text)} characters, over Trello's {limit}"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{what} is not valid Unicode"
+    return None
+
+
+def ops_problem(ops: Sequence[Op]) -> str | None:
+    """Why Trello would refuse one of these writes, or None (pure).
+
+    Checked for the whole plan before its first write: a plan refused half-way
+    would leave its first writes behind, and every redelivery would repeat them.
+    An ``Update`` with an empty name keeps the card's name (a person renamed it).
+    """
+    for op in ops:
+        checks: list[tuple[str, str, int, bool]] = []
+        if isinstance(op, Create):
+            checks = [(op.name, "card name", NAME_LIMIT, False), (op.desc, "card description", DESC_LIMIT, True)]
+        elif isinstance(op, Update):
+            checks = [(op.name, "card name", NAME_LIMIT, True), (op.desc, "card description", DESC_LIMIT, True)]
+        elif isinstance(op, Comment):
+            checks = [(op.text, "comment", COMMENT_LIMIT, False)]
+        for text, what, limit, empty_ok in checks:
+            reason = _text_problem(text, what, limit, empty_ok)
+            if reason:
+                return reason
+    return None
 
 
 def twins(board: Board, key: str) -> list[str]:
@@ -191,7 +252,12 @@ def apply(
     Writes are not idempotent on Trello, so a create whose answer was lost may
     have happened twice; the twin check after creating is also what repairs that.
     Each twin gets its comment (linking the kept card) before it is archived.
+    The whole plan is checked before the first write (``ops_problem``), so a
+    text Trello would refuse never leaves half a change behind.
     """
+    problem = ops_problem(ops)
+    if problem:
+        raise InvalidPlan(problem)
     out = Outcome(action=describe(ops), card_id=keep.id if keep else None, card_url=keep.url if keep else None,
                   ops=list(ops))
     created = False
@@ -286,7 +352,7 @@ def failing_newer(builds: Sequence[Build], current: int) -> Build | None:
 
 
 def job_verdict(result: str, builds: Sequence[Build], current: int) -> Verdict:
-    """The transition table of DESIGN.md, on plain data.
+    """The transition table of the README, on plain data.
 
     No previous build counts as SUCCESS; UNSTABLE counts as failing; a current
     ABORTED or NOT_BUILT changes nothing; a build finishing after a newer one

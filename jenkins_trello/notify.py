@@ -76,7 +76,7 @@ def describe_ops(ops: Sequence[Op], board: Board) -> list[str]:
 
 def notify(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, job: str, build: int,
            build_url: str, result: str, dry_run: bool = False) -> Report:
-    """Apply one build's result to the board (DESIGN.md's transition table)."""
+    """Apply one build's result to the board (the README's transition table)."""
     report = Report()
     try:
         builds = reader.builds(job, around=build)

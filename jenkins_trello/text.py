@@ -27,11 +27,23 @@ _BLOCK_START = re.compile(r"^(\s*)([#>+=\-]|\d+[.)])")
 _ZWSP = "\u200b"
 _WWW = re.compile(r"(?i)\b(www)\.")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, so it encodes to UTF-8.
+
+    JSON may carry escapes of lone surrogates (``"\\ud800"``), which decode to a
+    Python string that cannot be encoded: in a request body, a log line or a
+    hash. The same input always cleans to the same text, so an identity made
+    from it is stable across redeliveries.
+    """
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 def one_line(text: object, limit: int = 500) -> str:
     """Collapse whitespace and control characters so a value cannot start new Markdown blocks."""
-    s = _CONTROL.sub(" ", str(text if text is not None else ""))
+    s = _CONTROL.sub(" ", clean_text(str(text if text is not None else "")))
     s = " ".join(s.split())
     return clip(s, limit)
 
@@ -55,7 +67,7 @@ def _inline(s: str, line_start: bool = True) -> str:
 
 def md_block(text: object, limit: int = 2000) -> str:
     """Escape a multi-line untrusted value, keeping its line breaks (each line escaped)."""
-    s = _CONTROL.sub(" ", str(text if text is not None else ""))
+    s = _CONTROL.sub(" ", clean_text(str(text if text is not None else "")))
     lines = [_inline(" ".join(line.split())) for line in s.splitlines()]
     return clip("\n".join(line for line in lines if line), limit)
 

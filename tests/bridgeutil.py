@@ -25,9 +25,8 @@ from typing import Any
 import requests
 from waitress import wasyncore
 
-from grafana_bridge.app import MAX_BODY, BridgeApp, Options
+from grafana_bridge.app import BridgeApp, Options
 from grafana_bridge.auth import AuthConfig
-from grafana_bridge.cli import SERVER_BODY_SLACK
 from grafana_bridge.server import create_server
 from jenkins_trello.cards import read_marker
 from jenkins_trello.config import TrelloConfig
@@ -172,7 +171,6 @@ class Server:
     on 127.0.0.1:<free port>, served from a daemon thread; ``stop()`` is clean."""
 
     def __init__(self, app: Callable[..., Any], threads: int = 8, **adj: Any) -> None:
-        adj.setdefault("max_request_body_size", MAX_BODY + SERVER_BODY_SLACK)  # as `grafana-bridge serve` does
         self.app = app
         no_auth = getattr(getattr(app, "options", None), "no_auth", True)
         self.server = create_server(app, host="127.0.0.1", port=0, threads=threads, no_auth=no_auth, **adj)
@@ -267,6 +265,19 @@ def hmac_headers(body: bytes, secret: str = HMAC_SECRET, stamp: int | None = Non
         return {"Authorization": None, "X-Grafana-Alerting-Signature": sig}
     sig = hmac.new(secret.encode(), f"{stamp}:".encode() + body, hashlib.sha256).hexdigest()
     return {"Authorization": None, "X-Grafana-Alerting-Signature": sig, "X-Grafana-Alerting-Timestamp": str(stamp)}
+
+
+def wait_healthy(url: str, proc: Any = None, timeout: float = 20.0) -> None:
+    """Wait until a bridge at ``url`` answers ``/healthz``; fail early when its process ``proc`` exited."""
+    def up() -> bool:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the bridge exited with {proc.returncode} before answering /healthz")
+        try:
+            return requests.get(url + "/healthz", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    wait_until(up, timeout, what=f"{url}/healthz")
 
 
 def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition") -> Any:

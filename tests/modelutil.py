@@ -143,7 +143,7 @@ class MJob:
         return any(b.building and b.posted for b in self.builds.values())
 
     def verdict(self, n: int, result: str) -> str:
-        """DESIGN.md's rules, written again from the contract: noop / failing / passing."""
+        """The README's board rules, written again from the docs: noop / failing / passing."""
         if result in INERT:
             return "noop"
         if any(b.number > n for b in self.counted()):

@@ -1,7 +1,7 @@
 """Races and storms over real sockets: replicas racing on one board, redelivery bursts, an alert storm under
 Trello's real rate limit.
 
-The rule (DESIGN.md "Rules of the board"): the same notification delivered
+The rule: the same notification delivered
 twice at once, to one bridge or to two replicas, leaves one card; the writer
 that finds a twin of the card it just created keeps the oldest and archives the
 rest; board reads may be shared between concurrent webhooks, but one card per
@@ -105,7 +105,7 @@ def test_one_replica_30_concurrent_deliveries_of_one_payload_make_one_card(t):
         assert len(t.bridge_cards(include_closed=True)) == 1
         assert t.writes() == 1
         # deliveries of one group take turns (each must see the previous one's writes): one find each,
-        # plus the creator's twin check -- the per-webhook budget of DESIGN.md, never more
+        # plus the creator's twin check -- the per-webhook request budget, never more
         assert t.reads() <= 31
     finally:
         b.stop()

@@ -1,6 +1,6 @@
 """The bridge end to end over real sockets: requests -> waitress -> BridgeApp -> TrelloClient -> Trello emulator.
 
-What DESIGN.md promises on the wire: one card per firing alert group, zero
+What the bridge promises on the wire: one card per firing alert group, zero
 writes for a repeat, a comment (and an updated card) when what fires changes,
 comment + archive when resolved, 4xx only for the sender's mistakes, 503 for
 every Trello problem, an answer within 25 s, and metrics to watch it all.
@@ -499,7 +499,7 @@ def test_answer_seconds_bounds_the_answer_even_with_a_patient_client(t, monkeypa
 
 
 def test_default_answer_budget_fits_the_senders_timeouts():
-    assert app_module.ANSWER_SECONDS <= 25 - 2  # Grafana gives up at 30 s; DESIGN.md asks for 25 s
+    assert app_module.ANSWER_SECONDS <= 25 - 2  # Grafana gives up at 30 s; the bridge promises 25 s
 
 
 # --------------------------------------------------------------------------- auth over HTTP

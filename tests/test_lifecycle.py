@@ -165,8 +165,32 @@ def test_twins_fold_to_the_oldest():
 def test_rewrite_updates_name_and_desc_when_state_changes():
     want = Want(open=True, name="n2", desc="d2", state="s2", comment="changed", rewrite=True)
     ops, _ = plan(KEY, lambda c: want, board_with(card("a", state="s1")), "L1")
-    assert ops[0] == Comment("a", "changed")
-    assert ops[1] == Update("a", "n2", with_marker("d2", KEY, "s2", name="n2"))
+    # the update first, so a delivery that fails after it is not commented again by its redelivery
+    assert ops[0] == Update("a", "n2", with_marker("d2", KEY, "s2", name="n2"))
+    assert ops[1] == Comment("a", "changed")
+
+
+def test_a_text_trello_would_refuse_stops_the_plan_before_its_first_write():
+    from jenkins_trello.lifecycle import InvalidPlan, apply, fit, ops_problem
+
+    card_a = card("a", state="s1")
+    good = Want(open=True, name="n2", desc="d2", state="s2", comment="changed", rewrite=True)
+    ops, keep = plan(KEY, lambda c: good, board_with(card_a), "L1")
+    assert ops_problem(ops) is None
+    assert ops_problem([Update("a", "", "d")]) is None  # an empty name keeps a person's name
+    assert ops_problem([Create("L1", "", "d")]) == "card name is empty"
+    assert ops_problem([Comment("a", "x" * 16385)]) == "comment has 16385 characters, over Trello's 16384"
+    assert ops_problem([Update("a", "n", "bad \ud800")]) == "card description is not valid Unicode"
+    fitted = fit(Want(open=True, name="n\ud800", desc="d" * 20000, comment="c"))
+    assert fitted.name == "n\ufffd" and len(fitted.desc) == 16384
+
+    class NoWrites:
+        def __getattr__(self, name):
+            raise AssertionError(f"wrote {name} although the plan was refused")
+
+    bad = [Comment("a", "fine"), Update("a", "n", "bad \ud800")]
+    with pytest.raises(InvalidPlan, match="not valid Unicode"):
+        apply(NoWrites(), KEY, bad, keep, lambda: board_with(card_a))
 
 
 def test_want_sees_the_current_card():

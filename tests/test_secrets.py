@@ -43,6 +43,8 @@ from jenkins_trello.emulator.trello import TrelloEmulator
 from jenkins_trello.jenkins import JenkinsError, JenkinsReader
 from jenkins_trello.trello import TrelloClient, TrelloError
 
+from .bridgeutil import wait_healthy
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -448,14 +450,7 @@ def test_serve_subprocess(world) -> None:
     url = f"http://127.0.0.1:{port}"
     answers: list[str] = []
     try:
-        for _ in range(100):
-            try:
-                if requests.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("grafana-bridge serve did not come up")
+        wait_healthy(url, proc)
         body = json.dumps(grafana_payload()).encode()
         for fault in (None, "503x3", "revoked"):
             if fault == "503x3":

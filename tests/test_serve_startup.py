@@ -7,13 +7,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from jenkins_trello.emulator.trello import TrelloEmulator
+
+from .bridgeutil import wait_healthy
 
 KEY, TOKEN = "serve-key-0123456789", "serve-token-0123456789"
 SCRIPT = str(Path(sys.executable).parent / "grafana-bridge")
@@ -84,14 +85,7 @@ def test_trello_down_at_start_still_starts_and_answers_503_until_it_is_back(trel
     headers = {"Authorization": "Bearer bearer-0123456789", "Content-Type": "application/json"}
     body = (Path(__file__).parent / "fixtures" / "alertmanager-1.json").read_bytes()
     try:
-        for _ in range(200):
-            try:
-                if requests.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("serve did not start while Trello was down")
+        wait_healthy(url, proc)
         assert requests.post(url + "/alerts", data=body, headers=headers, timeout=40).status_code == 503
         trello.clear_faults()
         assert requests.post(url + "/alerts", data=body, headers=headers, timeout=40).status_code == 200
