@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from jenkins_trello.cards import Board, Card, alert_key, resolve_list, snapshot
+from jenkins_trello.cards import Board, Card, alert_key, resolve_list, snapshot_board
 from jenkins_trello.config import TrelloConfig
 from jenkins_trello.lifecycle import Want, apply, fit, plan
 from jenkins_trello.text import clean_text
@@ -153,7 +153,7 @@ class BridgeApp:
     # ---------------------------------------------------------------- Trello side
 
     def _read_board(self) -> Board:
-        return snapshot(self.client.board_lists(self.trello.board))
+        return snapshot_board(self.client.board_snapshot(self.trello.board))
 
     def handle(self, group: AlertGroup, deadline: float) -> dict[str, Any]:
         """Bring the group's card up to date; returns the JSON summary. Raises TrelloError/Timeout."""

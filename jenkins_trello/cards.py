@@ -176,6 +176,10 @@ class Card:
     renamed: bool = False  # a person renamed the card (the project then keeps their name)
     body: str = ""  # the description above the marker line
     digest: str = ""  # the marker's digest field, as read
+    label_ids: tuple[str, ...] = ()  # as on the board now (people may have added or removed some)
+    member_ids: tuple[str, ...] = ()
+    closed: bool = False  # True only for cards from the archived-cards read (reopen)
+    last_activity: str = ""  # Trello's dateLastActivity, ISO 8601 UTC; "" when not read
 
 
 _RANK = {True: 0, None: 1, False: 2}
@@ -192,11 +196,48 @@ def precedence(card: Card) -> tuple[int, str]:
 
 
 @dataclass(frozen=True)
+class Label:
+    """A board label; ``name`` may be empty (a colour-only label) and ``color`` empty (no colour)."""
+
+    id: str
+    name: str = ""
+    color: str = ""
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member of the board: the only people a card can be assigned to."""
+
+    id: str
+    username: str = ""
+    full_name: str = ""
+
+
+@dataclass(frozen=True)
 class Board:
-    """A snapshot of the open lists and the project's open cards in them."""
+    """A snapshot of the open lists, the project's open cards in them, the board's labels and members.
+
+    ``labels``/``members`` are empty when the read did not include them (an
+    older read path, or a server that ignores nested resources); ``id`` and
+    ``name`` are empty then too.
+    """
 
     lists: tuple[tuple[str, str], ...]  # (id, name)
     cards: tuple[Card, ...]
+    labels: tuple[Label, ...] = ()
+    members: tuple[Member, ...] = ()
+    id: str = ""  # the board's 24-hex id (the configured board may be a short link)
+    name: str = ""
+
+    @property
+    def board_id(self) -> str:
+        """Alias of ``id``."""
+        return self.id
+
+    def member_named(self, username: str) -> Member | None:
+        """The board member with this username (case-insensitive, a leading @ ignored), or None."""
+        wanted = username.lstrip("@").casefold()
+        return next((m for m in self.members if m.username.casefold() == wanted), None)
 
     def cards_for(self, key: str) -> list[Card]:
         """The key's open cards, the one to keep first (see ``precedence``)."""
@@ -221,9 +262,47 @@ def snapshot(lists: Iterable[dict]) -> Board:
     return Board(tuple(out_lists), tuple(cards))
 
 
-def to_card(raw: dict) -> Card | None:
-    """A Card when the Trello card is open and carries our marker, else None."""
-    if raw.get("closed"):
+def snapshot_board(raw: dict) -> Board:
+    """Build a Board from the one board read (``TrelloClient.board_snapshot``).
+
+    Cards count only in the open lists of the answer, whatever the server's
+    card filter did: a card in an archived list is not on the board for a
+    person, so it is not for the project either. Missing ``labels`` or
+    ``members`` (a server without nested resources) mean none.
+    """
+    board = snapshot(raw.get("lists") or ())
+    open_lists = {lid for lid, _name in board.lists}
+    cards = list(board.cards)  # lists that carried their own cards (older servers)
+    seen = {c.id for c in cards}
+    for item in raw.get("cards") or ():
+        if not isinstance(item, dict) or str(item.get("idList", "")) not in open_lists:
+            continue
+        card = to_card(item)
+        if card is not None and card.id not in seen:
+            seen.add(card.id)
+            cards.append(card)
+    labels = tuple(
+        Label(str(lab.get("id", "")), str(lab.get("name") or ""), str(lab.get("color") or ""))
+        for lab in raw.get("labels") or () if isinstance(lab, dict) and lab.get("id")
+    )
+    members = tuple(
+        Member(str(m.get("id", "")), str(m.get("username") or ""), str(m.get("fullName") or ""))
+        for m in raw.get("members") or () if isinstance(m, dict) and m.get("id")
+    )
+    return Board(board.lists, tuple(cards), labels, members, str(raw.get("id") or ""), str(raw.get("name") or ""))
+
+
+def _ids(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(v for v in value.split(",") if v)
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value if v)
+    return ()
+
+
+def to_card(raw: dict, *, closed_too: bool = False) -> Card | None:
+    """A Card when the Trello card carries our marker (and is open, unless ``closed_too``), else None."""
+    if raw.get("closed") and not closed_too:
         return None
     marker = parse_marker(raw.get("desc"))
     if marker is None:
@@ -240,7 +319,22 @@ def to_card(raw: dict) -> Card | None:
         renamed=marker.renamed(name),
         body=marker.body,
         digest=marker.digest,
+        label_ids=_ids(raw.get("idLabels")),
+        member_ids=_ids(raw.get("idMembers")),
+        closed=bool(raw.get("closed")),
+        last_activity=str(raw.get("dateLastActivity") or ""),
     )
+
+
+def newest_closed(raws: Iterable[dict], key: str) -> Card | None:
+    """The key's most recently active archived card from ``closed_cards`` (the one to reopen), or None.
+
+    Trello's dates are ISO 8601 UTC with a fixed width, so they sort as text;
+    a card without a date sorts oldest, ties go to the newer id.
+    """
+    found = [c for c in (to_card(r, closed_too=True) for r in raws if isinstance(r, dict))
+             if c is not None and c.closed and c.key == key]
+    return max(found, key=lambda c: (c.last_activity, c.id), default=None)
 
 
 _ID = re.compile(r"^[0-9a-fA-F]{24}$")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from . import messages
-from .cards import Board, Card, job_key, job_of_key, resolve_list, snapshot
+from .cards import Board, Card, job_key, job_of_key, resolve_list, snapshot_board
 from .config import ConfigError, TrelloConfig
 from .jenkins import JenkinsError, JenkinsReader, JenkinsSettingError, JobNotFound, TestSummary
 from .lifecycle import Archive, Comment, Create, Op, Update, Want, apply, job_verdict, plan, reconcile_verdict
@@ -35,7 +35,7 @@ class Report:
 
 
 def read_board(client: TrelloClient, cfg: TrelloConfig) -> Board:
-    return snapshot(client.board_lists(cfg.board))
+    return snapshot_board(client.board_snapshot(cfg.board))
 
 
 def first_board_read(client: TrelloClient, cfg: TrelloConfig) -> Board:

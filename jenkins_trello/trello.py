@@ -20,7 +20,7 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,18 @@ import requests
 import tenacity
 
 DEFAULT_API_URL = "https://api.trello.com/1"
-CARD_FIELDS = "id,name,desc,idList,closed,dateLastActivity,shortUrl"
+CARD_FIELDS = "id,name,desc,idList,closed,dateLastActivity,shortUrl,idLabels,idMembers"
+
+#: The board read: what ``board_snapshot`` asks Trello for, nested in one ``GET /boards/{id}``.
+#: ``labels_limit`` is raised from Trello's default of 50 to its maximum so a board with
+#: many labels is never resolved against a truncated set (a missing label would be created twice).
+BOARD_FIELDS = "id,name"
+LIST_FIELDS = "id,name,closed,pos"
+LABEL_FIELDS = "id,name,color"
+MEMBER_FIELDS = "id,username,fullName"
+LABELS_LIMIT = 1000
+#: Closed cards read at most per reopen look-up (Trello's maximum page for a board's cards).
+CLOSED_LIMIT = 1000
 
 
 #: Secrets shorter than this are not masked: replacing a one-letter token would
@@ -276,13 +287,43 @@ class TrelloClient:
 
     # ------------------------------------------------------------------ endpoints
 
+    def board_snapshot(self, board: str, *, card_fields: str = CARD_FIELDS) -> dict:
+        """The board, its open lists, open cards in them, labels and members: one request.
+
+        Every command finds its card and resolves its list, labels and members
+        from this one read, so labels and members cost no request of their own.
+        Nested resources on ``GET /boards/{id}``: ``lists=open``, ``cards=visible``
+        (open cards in open lists, what a person sees), ``labels=all`` and
+        ``members=all``. The answer always carries ``lists`` and ``cards``: a
+        server that ignores the nested parameters is read the older way (lists,
+        then ``/cards/visible``); ``labels`` and ``members`` may be missing then,
+        and callers treat that as none.
+        """
+        params = {
+            "fields": BOARD_FIELDS,
+            "lists": "open", "list_fields": LIST_FIELDS,
+            "cards": "visible", "card_fields": card_fields,
+            "labels": "all", "label_fields": LABEL_FIELDS, "labels_limit": str(LABELS_LIMIT),
+            "members": "all", "member_fields": MEMBER_FIELDS,
+        }
+        raw = self.request("GET", f"/boards/{board}", "read board", params=params)
+        if not isinstance(raw, dict) or not isinstance(raw.get("lists", []), list) \
+                or not isinstance(raw.get("cards", []), list):
+            raise TrelloError("read board", 200, "unexpected answer shape")
+        if "lists" not in raw:
+            raw["lists"] = self.board_lists(board, with_cards=False)
+        if "cards" not in raw:
+            raw["cards"] = self.board_cards(board, card_fields=card_fields)
+        return raw
+
     def board_lists(self, board: str, *, with_cards: bool = True, card_fields: str = CARD_FIELDS) -> list[dict]:
-        """Open lists, each with its open cards: the board snapshot in one request.
+        """Open lists, each with its open cards (the read before ``board_snapshot``; still one request).
 
         Nested ``cards`` on ``GET /boards/{id}/lists`` gives open cards in open
-        lists (what a person sees) together with list names, so finding a card
-        and resolving the intake list cost one request. A server that ignores the
-        nested parameter is handled by reading ``/cards/visible`` too.
+        lists together with list names. Kept for callers that need no labels or
+        members (doctor, archive) and as the fallback of ``board_snapshot``. A
+        server that ignores the nested parameter is handled by reading
+        ``/cards/visible`` too.
         """
         params: dict[str, str] = {"filter": "open", "fields": "id,name,closed,pos"}
         if with_cards:
@@ -307,6 +348,18 @@ class TrelloClient:
             cards = self.request("GET", f"/boards/{board}/cards", "read cards", params={"fields": card_fields})
         return cards if isinstance(cards, list) else []
 
+    def closed_cards(self, board: str, *, card_fields: str = CARD_FIELDS) -> list[dict]:
+        """The board's archived cards (newest first by creation, at most ``CLOSED_LIMIT``): the reopen read.
+
+        Read only when a failure finds no open card and its route reopens
+        recent ones, so it is one request on that transition alone. Bounded:
+        a board that archived thousands of cards answers with the newest
+        ``CLOSED_LIMIT`` rather than a reply the deadline cannot afford.
+        """
+        cards = self.request("GET", f"/boards/{board}/cards/closed", "read closed cards",
+                             params={"fields": card_fields, "limit": str(CLOSED_LIMIT)})
+        return cards if isinstance(cards, list) else []
+
     def list_cards(self, list_id: str, *, card_fields: str = CARD_FIELDS) -> list[dict]:
         cards = self.request("GET", f"/lists/{list_id}/cards", "read list", params={"fields": card_fields})
         return cards if isinstance(cards, list) else []
@@ -320,14 +373,47 @@ class TrelloClient:
     def _mirror(fields: Mapping[str, Any], limit: int = 1000) -> dict[str, str]:
         out: dict[str, str] = {}
         for k, v in fields.items():
+            if v is None:  # a JSON null has no query form; the body carries it
+                continue
             text = ("true" if v else "false") if isinstance(v, bool) else str(v)
             if k != "desc" and len(text) <= limit:
                 out[k] = text
         return out
 
-    def create_card(self, list_id: str, name: str, desc: str, pos: str = "top") -> dict:
-        body = {"idList": list_id, "name": name, "desc": desc, "pos": pos}
+    @staticmethod
+    def _ids(ids: str | Iterable[str]) -> str:
+        """Trello's form for a list of ids: one comma-separated string (not repeated parameters)."""
+        return ids if isinstance(ids, str) else ",".join(ids)
+
+    def create_card(self, list_id: str, name: str, desc: str, pos: str = "top", label_ids: Iterable[str] = (),
+                    member_ids: Iterable[str] = ()) -> dict:
+        """Create a card with its labels and members in the same request (no follow-up writes).
+
+        ``idLabels``/``idMembers`` are left out when empty, so a card without
+        them is the very request it always was.
+        """
+        body: dict[str, Any] = {"idList": list_id, "name": name, "desc": desc, "pos": pos}
+        labels, members = self._ids(label_ids), self._ids(member_ids)
+        if labels:
+            body["idLabels"] = labels
+        if members:
+            body["idMembers"] = members
         return self.request("POST", "/cards", "create card", params=self._mirror(body), json=body)
+
+    def create_label(self, board: str, name: str, color: str | None) -> dict:
+        """Create a board label; ``color`` None (or "") makes a label without colour.
+
+        ``POST /boards/{board}/labels`` takes the board's id or short link in
+        the path, like every board read, whereas ``POST /labels`` needs the
+        24-hex ``idBoard``; so a board configured by short link works too.
+        Trello wants ``color`` present: an uncoloured label is sent as null.
+        """
+        body: dict[str, Any] = {"name": name, "color": color or None}
+        params = {"name": name, "color": color or "null"}
+        label = self.request("POST", f"/boards/{board}/labels", "create label", params=params, json=body)
+        if not isinstance(label, dict) or not label.get("id"):
+            raise TrelloError("create label", 200, "unexpected answer shape")
+        return label
 
     def comment(self, card_id: str, text: str) -> dict:
         body = {"text": text}
@@ -335,7 +421,14 @@ class TrelloClient:
                             json=body)
 
     def update_card(self, card_id: str, **fields: Any) -> dict:
-        return self.request("PUT", f"/cards/{card_id}", "update card", params=self._mirror(fields), json=fields)
+        """``PUT /cards/{id}`` with any of its fields (``idList``, ``idLabels``, ``closed``, ``desc``, ...).
+
+        ``idLabels``/``idMembers`` given as a sequence of ids go as one
+        comma-separated string (an empty one clears them), as Trello reads them.
+        """
+        body = {k: (self._ids(v) if k in ("idLabels", "idMembers") and v is not None else v)
+                for k, v in fields.items()}
+        return self.request("PUT", f"/cards/{card_id}", "update card", params=self._mirror(body), json=body)
 
     def archive_card(self, card_id: str) -> dict:
         body = {"closed": True}

@@ -913,7 +913,8 @@ class Model:
         elif roll < 0.85:
             kind = self.rng.choice(["503", "429", "timeout", "drop", "drop_after", "drop_after"])
             method, path = self.rng.choice([("POST", r"^/1/cards$"), ("PUT", r"^/1/cards/"),
-                                            ("POST", r"/actions/comments$"), ("GET", r"/lists$"), (None, None)])
+                                            ("POST", r"/actions/comments$"), ("GET", r"^/1/boards/[^/]+$"),
+                                            (None, None)])
             times = self.rng.choice((1, 2, 3, 8))  # 8 outlasts the retry budget
             self.trello.inject(kind, method=method, path=path, times=times)
             self.log(f"Trello inject {kind} x{times} on {method or 'any'} {path or ''}")

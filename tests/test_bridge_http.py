@@ -128,9 +128,11 @@ def test_identical_repeat_makes_zero_writes_and_one_read(t, b):
     s = r.json()
     assert s["action"] == "unchanged" and s["writes"] == 0 and s["card"] == first["card"]
     assert t.writes() == 0 and t.reads() == 1 and len(t.emu.request_log) == 1
-    # the find is one nested read (lists with their open cards), never the /cards/visible fallback or search
+    # the find is one nested read (the board with its lists, visible cards, labels and members),
+    # never the /cards/visible fallback or search
     (find,) = t.emu.request_log
-    assert find.path == f"/1/boards/{t.board}/lists" and find.query.get("cards") == "open"
+    assert find.path == f"/1/boards/{t.board}" and find.query.get("cards") == "visible"
+    assert find.query.get("lists") == "open" and find.query.get("labels") == "all"
 
 
 def test_change_comments_and_updates_then_resolve_comments_and_archives(t, b):

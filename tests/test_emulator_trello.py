@@ -559,3 +559,162 @@ def test_standalone_entry_point_prints_the_url():
         _, err = proc.communicate(timeout=5)
     assert proc.returncode == 0
     assert TOKEN not in err and KEY not in err
+
+
+# -- labels, members and boards the token is not on ------------------------
+
+
+def test_nested_labels_default_to_fifty_and_take_labels_limit_and_label_fields(emu, board, http):
+    b = board["board"]["id"]
+    for i in range(55):
+        emu.add_label(b, f"l{i}", "green")
+    url = f"{emu.url}/boards/{b}"
+    got = http.get(url, params={"labels": "all"}, timeout=5).json()
+    assert len(got["labels"]) == 50 and set(got["labels"][0]) >= {"id", "idBoard", "name", "color", "uses"}
+    assert "members" not in got and "lists" not in got  # nested resources default to none
+    got = http.get(url, params={"labels": "all", "labels_limit": "1000", "label_fields": "name,color"}, timeout=5)
+    labels = got.json()["labels"]
+    assert len(labels) == 55 and labels[54] == {"id": labels[54]["id"], "name": "l54", "color": "green"}
+    for bad in ("1001", "-1", "many"):
+        r = http.get(url, params={"labels": "all", "labels_limit": bad}, timeout=5)
+        assert (r.status_code, r.text) == (400, "invalid value for labels_limit")
+    r = http.get(f"{url}/labels", timeout=5)
+    assert len(r.json()) == 50
+    assert len(http.get(f"{url}/labels", params={"limit": "1000"}, timeout=5).json()) == 55
+
+
+def test_board_members_are_the_bot_and_the_people_added(emu, board, http):
+    b = board["board"]["id"]
+    alice = emu.add_member(b, "alice", "Alice Dev")
+    assert emu.add_member(b, "alice", "Alice Again") == alice  # one membership per person
+    url = f"{emu.url}/boards/{b}"
+    got = http.get(url, params={"members": "all", "member_fields": "id,username,fullName"}, timeout=5).json()
+    assert got["members"] == [{"id": "5f0c0ffee0ddba11c0ffee01", "username": "cibot", "fullName": "CI Bot"},
+                              {"id": alice["id"], "username": "alice", "fullName": "Alice Dev"}]
+    default = http.get(url, params={"members": "all"}, timeout=5).json()["members"][1]
+    assert set(default) == {"id", "avatarHash", "fullName", "initials", "username"} and default["initials"] == "AD"
+    assert [m["username"] for m in http.get(f"{url}/members", timeout=5).json()] == ["cibot", "alice"]
+    r = http.get(url, params={"members": "everyone"}, timeout=5)
+    assert (r.status_code, r.text) == (400, "invalid value for members")
+
+
+def test_create_labels_on_the_board_either_way(emu, board, http):
+    b = board["board"]
+    r = http.post(f"{emu.url}/labels", json={"idBoard": b["id"], "name": "ci", "color": "red"}, timeout=5)
+    assert r.status_code == 200
+    ci = r.json()
+    assert (ci["idBoard"], ci["name"], ci["color"], len(ci["id"])) == (b["id"], "ci", "red", 24)
+    r = http.post(f"{emu.url}/boards/{b['shortLink']}/labels", json={"name": "", "color": None}, timeout=5)
+    assert r.status_code == 200 and r.json()["color"] is None and r.json()["idBoard"] == b["id"]
+    r = http.post(f"{emu.url}/boards/{b['id']}/labels", params={"name": "q", "color": "null"}, timeout=5)
+    assert r.json()["color"] is None
+    assert [lab["name"] for lab in emu.board_labels(b["id"])] == ["ci", "", "q"]
+    for body, field in [({"idBoard": b["shortLink"], "name": "x", "color": "red"}, "idBoard"),
+                        ({"idBoard": "0" * 24, "name": "x", "color": "red"}, "idBoard"),
+                        ({"idBoard": b["id"], "color": "red"}, "name"),
+                        ({"idBoard": b["id"], "name": "x"}, "color"),
+                        ({"idBoard": b["id"], "name": "x", "color": "mauve"}, "color")]:
+        r = http.post(f"{emu.url}/labels", json=body, timeout=5)
+        assert (r.status_code, r.text) == (400, f"invalid value for {field}"), body
+    assert emu.write_count() == 3
+
+
+def test_create_card_with_labels_and_members_of_its_board_only(emu, board, http):
+    b = board["board"]["id"]
+    red, blue = emu.add_label(b, "ci", "red"), emu.add_label(b, "", "blue")
+    alice = emu.add_member(b, "alice")
+    card = _create(http, emu, board["todo"]["id"], name="x", idLabels=f"{red['id']},{blue['id']}",
+                   idMembers=alice["id"])
+    assert card["idLabels"] == [red["id"], blue["id"]] and card["idMembers"] == [alice["id"]]
+    assert [lab["name"] for lab in card["labels"]] == ["ci", ""]
+    as_query = http.post(f"{emu.url}/cards", params={"idList": board["todo"]["id"], "idLabels": red["id"]}, timeout=5)
+    assert as_query.json()["idLabels"] == [red["id"]]
+    other = emu.add_board("Other")
+    foreign = emu.add_label(other["id"], "ci", "red")
+    stranger = emu.add_member(other["id"], "mallory")
+    for fields, name in [({"idLabels": foreign["id"]}, "idLabels"), ({"idLabels": "nope"}, "idLabels"),
+                         ({"idMembers": stranger["id"]}, "idMembers"), ({"idMembers": "0" * 24}, "idMembers")]:
+        r = http.post(f"{emu.url}/cards", json={"idList": board["todo"]["id"], **fields}, timeout=5)
+        assert (r.status_code, r.text) == (400, f"invalid value for {name}"), fields
+    assert len(emu.cards(b)) == 2
+
+
+def test_put_sets_labels_and_an_unarchive_with_idlist_moves_the_card_back(emu, board, http):
+    b = board["board"]["id"]
+    red, blue = emu.add_label(b, "ci", "red"), emu.add_label(b, "", "blue")
+    card = _create(http, emu, board["todo"]["id"], name="x", idLabels=red["id"])
+    url = f"{emu.url}/cards/{card['id']}"
+    assert http.put(url, json={"idLabels": f"{blue['id']},{red['id']}"}, timeout=5).json()["idLabels"] == [
+        blue["id"], red["id"]]
+    assert http.put(url, json={"idLabels": ""}, timeout=5).json()["idLabels"] == []
+    foreign = emu.add_label(emu.add_board("Other")["id"], "x", "red")
+    r = http.put(url, json={"idLabels": foreign["id"]}, timeout=5)
+    assert (r.status_code, r.text) == (400, "invalid value for idLabels")
+    http.put(url, json={"idList": board["done"]["id"], "closed": True}, timeout=5)
+    emu.reset_log()
+    back = http.put(url, json={"closed": False, "idList": board["todo"]["id"]}, timeout=5).json()
+    assert (back["closed"], back["idList"]) == (False, board["todo"]["id"])
+    acts = http.get(f"{emu.url}/cards/{card['id']}/actions", params={"filter": "updateCard"}, timeout=5).json()
+    assert {next(iter(a["data"]["old"])) for a in acts[:2]} == {"idList", "closed"}
+    visible = http.get(f"{emu.url}/boards/{b}/cards/visible", params={"fields": "id"}, timeout=5).json()
+    assert [c["id"] for c in visible] == [card["id"]]
+
+
+def test_closed_cards_read_with_limit(emu, board, http):
+    b = board["board"]["id"]
+    for i in range(3):
+        emu.human_archive(emu.add_card(board["done"]["id"], f"old {i}")["id"])
+    emu.add_card(board["todo"]["id"], "open")
+    url = f"{emu.url}/boards/{b}/cards/closed"
+    got = http.get(url, params={"fields": "name,closed,dateLastActivity", "limit": "1000"}, timeout=5).json()
+    assert sorted(c["name"] for c in got) == ["old 0", "old 1", "old 2"] and all(c["closed"] for c in got)
+    assert [c["name"] for c in http.get(url, params={"fields": "name", "limit": "2"}, timeout=5).json()] == [
+        "old 1", "old 2"]  # the newest by creation
+    r = http.get(url, params={"limit": "1001"}, timeout=5)
+    assert (r.status_code, r.text) == (400, "invalid value for limit")
+
+
+def test_people_edit_labels_and_members_with_real_actions(emu, board, http):
+    b = board["board"]["id"]
+    red = emu.add_label(b, "ci", "red")
+    alice = emu.add_member(b, "alice", "Alice Dev")
+    card = _create(http, emu, board["todo"]["id"], name="x", idMembers=alice["id"])
+    emu.human_label(card["id"], red["id"])
+    emu.human_label(card["id"], red["id"])  # already there: nothing happens
+    assert emu.get_card(card["id"])["idLabels"] == [red["id"]]
+    emu.human_label(card["id"], red["id"], add=False)
+    emu.human_remove_member(card["id"], alice["id"])
+    now = emu.get_card(card["id"])
+    assert now["idLabels"] == [] and now["idMembers"] == []
+    types = [a["type"] for a in emu.actions(b)][:3]
+    assert types == ["removeMemberFromCard", "removeLabelFromCard", "addLabelToCard"]
+    removed = emu.actions(b)[0]
+    assert removed["data"]["idMember"] == alice["id"] and removed["memberCreator"]["username"] == "adahuman"
+    with pytest.raises(ValueError):
+        emu.human_label(card["id"], emu.add_label(emu.add_board("Other")["id"], "x")["id"])
+    with pytest.raises(ValueError):
+        emu.human_add_member(card["id"], "0" * 24)
+
+
+def test_a_board_the_bot_is_not_on_answers_401_everywhere(emu, http):
+    hidden = emu.add_board("Private", visible=False)
+    todo = emu.add_list(hidden["id"], "To Do")  # the control API sees every board
+    card = emu.add_card(todo["id"], "theirs")
+    mine = emu.add_board("Mine", lists=["To Do"])
+    assert emu.board_members(hidden["id"]) == []
+    checks = [
+        ("GET", f"/boards/{hidden['id']}", None), ("GET", f"/boards/{hidden['shortLink']}/lists", None),
+        ("GET", f"/boards/{hidden['id']}/cards/visible", None), ("GET", f"/lists/{todo['id']}/cards", None),
+        ("GET", f"/cards/{card['id']}", None), ("PUT", f"/cards/{card['id']}", {"closed": True}),
+        ("POST", "/cards", {"idList": todo["id"], "name": "x"}),
+        ("PUT", f"/cards/{emu.add_card(mine['lists'][0]['id'], 'ok')['id']}", {"idList": todo["id"]}),
+        ("POST", f"/boards/{hidden['id']}/labels", {"name": "x", "color": "red"}),
+        ("POST", "/labels", {"idBoard": hidden["id"], "name": "x", "color": "red"}),
+    ]
+    for method, path, body in checks:
+        r = http.request(method, f"{emu.url}{path}", json=body, timeout=5)
+        assert (r.status_code, r.text) == (401, "unauthorized permission requested"), (method, path)
+    assert emu.write_count() == 0 and not emu.get_card(card["id"])["closed"]
+    me = http.get(f"{emu.url}/members/me", params={"fields": "username,idBoards"}, timeout=5).json()
+    assert me["idBoards"] == [mine["id"]]
+    assert http.get(f"{emu.url}/boards/{mine['id']}", timeout=5).status_code == 200

@@ -46,6 +46,12 @@ _SHORTLINK = re.compile(r"^[0-9A-Za-z]{8}$")
 _OAUTH_PARAM = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
 _MAX_TEXT = 16384
 _NOT_FOUND = "The requested resource was not found."
+#: Trello's answer for a board (or its lists and cards) the token's member is not on.
+_UNAUTHORIZED = "unauthorized permission requested"
+#: Label colours Trello accepts (``null``/None: a label without colour).
+_LABEL_COLORS = ("green", "yellow", "orange", "red", "purple", "blue", "sky", "lime", "pink", "black")
+_MEMBER_FILTERS = ("all", "normal", "admins", "owners", "none")
+_MEMBER_DEFAULT_FIELDS = "avatarHash,fullName,initials,username"
 
 # ObjectId layout: 4 bytes time, 5 bytes per-process random, 3 bytes counter.
 _PROCESS_RANDOM = os.urandom(5).hex()
@@ -144,6 +150,8 @@ class _Board:
     created: datetime
     last_activity: datetime
     next_id_short: int = 1
+    visible: bool = True  # False: the token's member (the bot) is not on the board
+    members: list[dict[str, Any]] = field(default_factory=list)  # board members, bot first
 
 
 @dataclass
@@ -243,6 +251,9 @@ _ROUTES: list[_Route] = [
     ),
     ("GET", "/boards/{id}/actions", re.compile(r"^/boards/(?P<board>[^/]+)/actions$"), "get_board_actions"),
     ("GET", "/boards/{id}/labels", re.compile(r"^/boards/(?P<board>[^/]+)/labels$"), "get_board_labels"),
+    ("POST", "/boards/{id}/labels", re.compile(r"^/boards/(?P<board>[^/]+)/labels$"), "post_board_label"),
+    ("GET", "/boards/{id}/members", re.compile(r"^/boards/(?P<board>[^/]+)/members$"), "get_board_members"),
+    ("POST", "/labels", re.compile(r"^/labels$"), "post_label"),
     ("GET", "/lists/{id}", re.compile(r"^/lists/(?P<list>[^/]+)$"), "get_list"),
     ("GET", "/lists/{id}/cards", re.compile(r"^/lists/(?P<list>[^/]+)/cards$"), "get_list_cards"),
     ("POST", "/cards", re.compile(r"^/cards$"), "post_card"),
@@ -329,6 +340,9 @@ class TrelloEmulator(BaseEmulator):
         self.rate_limited = 0
         self._route_counts: collections.Counter[str] = collections.Counter()
         self._writes = 0
+        #: True while an HTTP request's handler runs (under ``_lock``): only then do boards the
+        #: bot is not on answer 401; the Python control API sees every board.
+        self._serving = False
 
     def __repr__(self) -> str:  # never show the credentials
         state = f"url={self.url!r}" if self._server else "stopped"
@@ -405,16 +419,21 @@ class TrelloEmulator(BaseEmulator):
                 return link
 
     def add_board(
-        self, name: str = "Board", at: datetime | None = None, *, lists: Iterable[str] = ()
+        self, name: str = "Board", at: datetime | None = None, *, lists: Iterable[str] = (), visible: bool = True
     ) -> dict[str, Any]:
         """Create a board; it is addressable by ``id`` or ``shortLink``.
 
         ``lists`` names lists to create at once; they come back under
-        ``"lists"`` as in ``GET /1/boards/{id}?lists=open``.
+        ``"lists"`` as in ``GET /1/boards/{id}?lists=open``. ``visible=False``
+        makes a private board the token's member is not on: over HTTP it and
+        its lists and cards answer 401 ``unauthorized permission requested``,
+        as Trello does.
         """
         with self._lock:
             when = self._when(at)
-            board = _Board(_object_id(when), name, self._short_link(), when, when)
+            board = _Board(_object_id(when), name, self._short_link(), when, when, visible=visible)
+            if visible:
+                board.members.append(self._member_json(_BOT))
             self._boards[board.id] = board
             self._board_links[board.short_link] = board.id
             out = self._board_json(board)
@@ -442,10 +461,88 @@ class TrelloEmulator(BaseEmulator):
     def add_label(self, board_id: str, name: str, color: str | None = "red") -> dict[str, Any]:
         """Create a board label (usable in ``idLabels``)."""
         with self._lock:
+            return dict(self._new_label(self._board(board_id), name, color))
+
+    def add_member(self, board_id: str, username: str, full_name: str = "") -> dict[str, Any]:
+        """Add a person to the board's members (usable in ``idMembers``); returns the member."""
+        with self._lock:
             board = self._board(board_id)
-            label = {"id": _object_id(self._now()), "idBoard": board.id, "name": name, "color": color, "uses": 0}
-            self._labels[label["id"]] = label
-            return dict(label)
+            for m in board.members:
+                if m["username"] == username:
+                    return dict(m)
+            initials = "".join(w[0] for w in full_name.split()[:2]).upper() or username[:2].upper()
+            member = {"id": _object_id(self._now()), "username": username, "fullName": full_name,
+                      "initials": initials, "avatarHash": None}
+            board.members.append(member)
+            return dict(member)
+
+    def board_members(self, board_id: str) -> list[dict[str, Any]]:
+        """The board's members, the bot first (when it is on the board)."""
+        with self._lock:
+            return [dict(m) for m in self._board(board_id).members]
+
+    def board_labels(self, board_id: str) -> list[dict[str, Any]]:
+        """The board's labels, oldest first."""
+        with self._lock:
+            board = self._board(board_id)
+            return [dict(lab) for lab in self._labels.values() if lab["idBoard"] == board.id]
+
+    def human_label(self, card_id: str, label_id: str, add: bool = True, at: datetime | None = None) -> dict[str, Any]:
+        """A person adds a board label to a card (``addLabelToCard``) or, ``add=False``, removes it."""
+        with self._lock:
+            card = self._card(card_id)
+            label = self._labels.get(label_id)
+            if label is None or label["idBoard"] != card.id_board:
+                raise ValueError("no such label on the card's board")
+            if add == (label_id in card.id_labels):
+                return self._card_json(card)
+            if add:
+                card.id_labels.append(label_id)
+            else:
+                card.id_labels.remove(label_id)
+            ref = {"id": label["id"], "name": label["name"], "color": label["color"]}
+            self._record_action(
+                "addLabelToCard" if add else "removeLabelFromCard",
+                self._when(at),
+                {"card": self._card_ref(card), "board": self._board_ref(self._boards[card.id_board]),
+                 "label": ref, "value": label["name"]},
+                _HUMAN,
+                card.id_board,
+                card,
+            )
+            return self._card_json(card)
+
+    def human_add_member(self, card_id: str, member_id: str, at: datetime | None = None) -> dict[str, Any]:
+        """A person assigns a board member to a card (``addMemberToCard``)."""
+        return self._human_member(card_id, member_id, True, at)
+
+    def human_remove_member(self, card_id: str, member_id: str, at: datetime | None = None) -> dict[str, Any]:
+        """A person takes a member off a card (``removeMemberFromCard``)."""
+        return self._human_member(card_id, member_id, False, at)
+
+    def _human_member(self, card_id: str, member_id: str, add: bool, at: datetime | None) -> dict[str, Any]:
+        with self._lock:
+            card = self._card(card_id)
+            board = self._boards[card.id_board]
+            member = next((m for m in board.members if m["id"] == member_id), None)
+            if member is None:
+                raise ValueError("not a member of the card's board")
+            if add == (member_id in card.id_members):
+                return self._card_json(card)
+            if add:
+                card.id_members.append(member_id)
+            else:
+                card.id_members.remove(member_id)
+            self._record_action(
+                "addMemberToCard" if add else "removeMemberFromCard",
+                self._when(at),
+                {"card": self._card_ref(card), "board": self._board_ref(board), "idMember": member_id,
+                 "member": {"id": member_id, "name": member.get("fullName", "")}},
+                _HUMAN,
+                card.id_board,
+                card,
+            )
+            return self._card_json(card)
 
     def add_card(
         self, list_id: str, name: str = "", desc: str = "", at: datetime | None = None, *, pos: Any = "bottom"
@@ -570,7 +667,14 @@ class TrelloEmulator(BaseEmulator):
             if not _HEX24.match(ref) and not _SHORTLINK.match(ref):
                 raise _Error(400, "invalid id")
             raise _Error(404, _NOT_FOUND)
+        self._check_visible(board.id)
         return board
+
+    def _check_visible(self, board_id: str) -> None:
+        """Over HTTP, a board the bot is not on (and all in it) answers 401 as Trello does."""
+        board = self._boards.get(board_id)
+        if self._serving and board is not None and not board.visible:
+            raise _Error(401, _UNAUTHORIZED)
 
     def _list(self, ref: str) -> _List:
         lst = self._lists.get(ref)
@@ -578,6 +682,7 @@ class TrelloEmulator(BaseEmulator):
             if not _HEX24.match(ref):
                 raise _Error(400, "invalid id")
             raise _Error(404, _NOT_FOUND)
+        self._check_visible(lst.id_board)
         return lst
 
     def _card(self, ref: str) -> _Card:
@@ -586,7 +691,30 @@ class TrelloEmulator(BaseEmulator):
             if not _HEX24.match(ref) and not _SHORTLINK.match(ref):
                 raise _Error(400, "invalid id")
             raise _Error(404, _NOT_FOUND)
+        self._check_visible(card.id_board)
         return card
+
+    def _new_label(self, board: _Board, name: str, color: str | None) -> dict[str, Any]:
+        label = {"id": _object_id(self._now()), "idBoard": board.id, "name": name, "color": color, "uses": 0}
+        self._labels[label["id"]] = label
+        return label
+
+    def _board_ids(self, board: _Board, params: dict[str, Any], name: str) -> list[str] | None:
+        """``idLabels``/``idMembers`` of a card on ``board``: well-formed ids of that board's labels/members."""
+        ids = self._id_list_param(params, name)
+        if ids is None:
+            return None
+        if name == "idLabels":
+            known = {i for i, lab in self._labels.items() if lab["idBoard"] == board.id}
+        else:
+            known = {m["id"] for m in board.members}
+        if any(i not in known for i in ids):
+            raise _bad(name)
+        return list(dict.fromkeys(ids))
+
+    @staticmethod
+    def _member_json(member: dict[str, Any]) -> dict[str, Any]:
+        return {k: member.get(k) for k in ("id", "username", "fullName", "initials", "avatarHash")}
 
     def _board_lists(self, board_id: str) -> list[_List]:
         return sorted(
@@ -1051,9 +1179,13 @@ class TrelloEmulator(BaseEmulator):
         try:
             with self._lock:
                 self._route_counts[f"{method} /1{template}"] += 1
-                status, payload = getattr(self, "_h_" + name)(
-                    params, **{k: v for k, v in args.items() if v is not None}
-                )
+                self._serving = True
+                try:
+                    status, payload = getattr(self, "_h_" + name)(
+                        params, **{k: v for k, v in args.items() if v is not None}
+                    )
+                finally:
+                    self._serving = False
                 if method in ("POST", "PUT", "DELETE") and 200 <= status < 300:
                     self._writes += 1
         except _Error as err:
@@ -1067,7 +1199,7 @@ class TrelloEmulator(BaseEmulator):
             raise _Error(404, _NOT_FOUND)
         obj = dict(_BOT)
         obj["url"] = f"https://trello.com/{_BOT['username']}"
-        obj["idBoards"] = list(self._boards)
+        obj["idBoards"] = [b.id for b in self._boards.values() if b.visible]
         return 200, self._select(obj, params.get("fields"))
 
     def _h_get_board(self, params: dict[str, Any], board: str) -> tuple[int, Any]:
@@ -1080,9 +1212,67 @@ class TrelloEmulator(BaseEmulator):
         if lists_filter and lists_filter != "none":
             lists = self._filter_lists(b, lists_filter)
             obj["lists"] = [self._select(self._list_json(lst), params.get("list_fields")) for lst in lists]
-        if params.get("labels") not in (None, "none"):
-            obj["labels"] = [dict(lab) for lab in self._labels.values() if lab["idBoard"] == b.id]
+        labels_filter = params.get("labels")
+        if labels_filter not in (None, "", "none"):
+            if labels_filter != "all":
+                raise _bad("labels")
+            obj["labels"] = self._labels_out(b, params.get("label_fields"), params.get("labels_limit"), "labels_limit")
+        members_filter = params.get("members")
+        if members_filter not in (None, "", "none"):
+            obj["members"] = self._members_out(b, str(members_filter), params.get("member_fields"))
         return 200, obj
+
+    def _labels_out(self, board: _Board, fields: str | None, limit: Any, limit_name: str) -> list[dict[str, Any]]:
+        """A board's labels as Trello lists them: at most ``limit`` (default 50, 0 to 1000), oldest first."""
+        try:
+            n = 50 if limit in (None, "") else int(limit)
+        except (TypeError, ValueError):
+            raise _bad(limit_name) from None
+        if not 0 <= n <= 1000:
+            raise _bad(limit_name)
+        labels = [lab for lab in self._labels.values() if lab["idBoard"] == board.id][:n]
+        return [self._select(dict(lab), fields) for lab in labels]
+
+    def _members_out(self, board: _Board, filt: str, fields: str | None) -> list[dict[str, Any]]:
+        """Board members (``all``/``normal``: everyone here; ``admins``/``owners``: the bot)."""
+        if filt not in _MEMBER_FILTERS:
+            raise _bad("members")
+        members = board.members if filt in ("all", "normal") else board.members[:1]
+        return [self._select(dict(m), fields or _MEMBER_DEFAULT_FIELDS) for m in members]
+
+    def _h_get_board_members(self, params: dict[str, Any], board: str) -> tuple[int, Any]:
+        b = self._board(board)
+        return 200, self._members_out(b, str(params.get("filter") or "all"), params.get("fields"))
+
+    def _label_params(self, params: dict[str, Any]) -> tuple[str, str | None]:
+        """``name`` (0 to 16384 characters) and ``color`` (a Trello colour or null) of a new label; both required."""
+        name = self._text_param(params, "name")
+        if name is None:
+            raise _bad("name")
+        if "color" not in params:
+            raise _bad("color")
+        color = params["color"]
+        if color in (None, "", "null"):
+            return name, None
+        if color not in _LABEL_COLORS:
+            raise _bad("color")
+        return name, str(color)
+
+    def _h_post_label(self, params: dict[str, Any]) -> tuple[int, Any]:
+        board_id = params.get("idBoard")
+        if not isinstance(board_id, str) or not _HEX24.match(board_id):
+            raise _bad("idBoard")
+        board = self._boards.get(board_id)
+        if board is None:
+            raise _bad("idBoard")
+        self._check_visible(board.id)
+        name, color = self._label_params(params)
+        return 200, dict(self._new_label(board, name, color))
+
+    def _h_post_board_label(self, params: dict[str, Any], board: str) -> tuple[int, Any]:
+        b = self._board(board)
+        name, color = self._label_params(params)
+        return 200, dict(self._new_label(b, name, color))
 
     def _filter_lists(self, board: _Board, filt: str) -> list[_List]:
         if filt not in ("open", "closed", "all"):
@@ -1174,9 +1364,7 @@ class TrelloEmulator(BaseEmulator):
 
     def _h_get_board_labels(self, params: dict[str, Any], board: str) -> tuple[int, Any]:
         b = self._board(board)
-        return 200, [
-            self._select(dict(lab), params.get("fields")) for lab in self._labels.values() if lab["idBoard"] == b.id
-        ]
+        return 200, self._labels_out(b, params.get("fields"), params.get("limit"), "limit")
 
     def _h_get_list(self, params: dict[str, Any], list: str) -> tuple[int, Any]:  # noqa: A002
         return 200, self._select(self._list_json(self._list(list)), params.get("fields"))
@@ -1218,6 +1406,7 @@ class TrelloEmulator(BaseEmulator):
         if not isinstance(list_id, str) or list_id not in self._lists:
             raise _bad("idList")
         lst = self._lists[list_id]
+        self._check_visible(lst.id_board)
         name = self._text_param(params, "name")
         desc = self._text_param(params, "desc")
         source = None
@@ -1225,8 +1414,9 @@ class TrelloEmulator(BaseEmulator):
             source = self._cards.get(str(params["idCardSource"]))
             if source is None:
                 raise _bad("idCardSource")
-        id_labels = self._id_list_param(params, "idLabels")
-        id_members = self._id_list_param(params, "idMembers")
+        board = self._boards[lst.id_board]
+        id_labels = self._board_ids(board, params, "idLabels")
+        id_members = self._board_ids(board, params, "idMembers")
         due = params.get("due")
         url_source = params.get("urlSource")
         if url_source is not None and not re.match(r"^https?://", str(url_source)):
@@ -1293,6 +1483,7 @@ class TrelloEmulator(BaseEmulator):
             target = self._lists.get(str(params["idList"]))
             if target is None:
                 raise _bad("idList")
+            self._check_visible(target.id_board)
         if "idBoard" in params and params["idBoard"] is not None:
             board = self._boards.get(self._board_links.get(str(params["idBoard"]), str(params["idBoard"])))
             if board is None:
@@ -1318,8 +1509,9 @@ class TrelloEmulator(BaseEmulator):
         pos_value = c.pos
         if pos is not None and target is None:
             pos_value = self._pos(self._lists[c.id_list], pos, exclude=c.id)
-        id_labels = self._id_list_param(params, "idLabels")
-        id_members = self._id_list_param(params, "idMembers")
+        board_after = self._boards[target.id_board if target is not None else c.id_board]
+        id_labels = self._board_ids(board_after, params, "idLabels")
+        id_members = self._board_ids(board_after, params, "idMembers")
 
         changed = False
         if target is not None:
