@@ -294,9 +294,6 @@ def test_reopen_candidate_newest_within_the_window():
 
 
 def test_reopen_candidate_reads_an_attribute_or_the_ids_creation_time():
-    class ClosedCard(Card):
-        pass
-
     stamped = Card(**project_card(f"{int(NOW - 30):08x}" + "0" * 16).__dict__)
     assert reopen_candidate([stamped], KEY, NOW, 60) == stamped  # no activity known: its creation time
     assert reopen_candidate([stamped], KEY, NOW, 10) is None
@@ -402,11 +399,8 @@ def test_card_labels_and_one_label_creation_before_the_create():
     assert not any(isinstance(op, CreateLabel) for op in ops)
 
 
-class LabelledCard(Card):
-    """A card as the new snapshot reads it (with its labels)."""
-
-
 def labelled(labels: tuple[str, ...], state: str = "5") -> Card:
+    """A card as the new snapshot reads it, with its label ids (set on the frozen dataclass as an extra field)."""
     c = project_card(state=state)
     object.__setattr__(c, "label_ids", labels)
     return c
