@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from typing import Any
 
 from jenkins_trello.text import COMMENT_LIMIT, clip, md_block, md_escape, md_link, one_line, safe_url
 
@@ -25,6 +26,7 @@ __all__ = [
     "COMMENT_BUDGET",
     "DESC_BUDGET",
     "NAME_LIMIT",
+    "alert_variables",
     "card_desc",
     "card_name",
     "change_comment",
@@ -449,3 +451,64 @@ def resolved_comment(group: AlertGroup) -> str:
     if link:
         parts += ["", link]
     return _bounded(parts, min(COMMENT_BUDGET, COMMENT_LIMIT))
+
+
+# --------------------------------------------------------------------------- template variables
+
+
+def _alert_vars(alert: Alert) -> dict[str, Any]:
+    return {
+        "status": alert.status,
+        "name": alert.name,
+        "fingerprint": alert.fingerprint,
+        "labels": dict(alert.labels),
+        "annotations": dict(alert.annotations),
+        "value": alert.value or "",
+        "starts_at": alert.starts_at or "",
+        "ends_at": alert.ends_at or "",
+        "generator_url": alert.generator_url or "",
+        "silence_url": alert.silence_url or "",
+        "dashboard_url": alert.dashboard_url or "",
+        "panel_url": alert.panel_url or "",
+    }
+
+
+def alert_variables(group: AlertGroup, firing: frozenset[str], previous: frozenset[str] | None) -> dict[str, Any]:
+    """The variables an alert route's templates see, as plain values (pure; see docs/templates.md).
+
+    Raw values: ``jenkins_trello.templates`` escapes each one when printed.
+    ``status`` is the group's status as the card sees it: ``resolved`` also for
+    a "firing" group with nothing firing in a complete list (the bridge treats
+    that as resolved). ``firing`` and ``resolved`` are counts (firing: the
+    card's firing set, merged for a truncated list; resolved: this payload's
+    resolved alerts); ``previous_firing`` is the earlier count, or None when
+    unknown. ``values`` are the firing alerts' values in payload order.
+    """
+    resolved = group.status == "resolved" or (group.status == "firing" and not firing and not group.truncated)
+    alerts = [_alert_vars(a) for a in group.alerts]
+    started = len(firing - previous) if previous is not None else None
+    stopped = len(previous - firing) if previous is not None else None
+    return {
+        "alertname": group.name,
+        "status": "resolved" if resolved else group.status,
+        "receiver": group.receiver,
+        "source": group.sender or "",
+        "format": group.source,
+        "group_labels": dict(group.group_labels),
+        "common_labels": dict(group.common_labels),
+        "common_annotations": dict(group.common_annotations),
+        "alerts": alerts,
+        "firing": len(firing),
+        "resolved": len(group.resolved_alerts()),
+        "previous_firing": len(previous) if previous is not None else None,
+        "started": started,
+        "stopped": stopped,
+        "values": [a.value for a in group.alerts if a.status == "firing" and a.value],
+        "external_url": group.external_url or "",
+        "rule_url": group.rule_url or "",
+        "title": group.title or "",
+        "message": group.message or "",
+        "state": group.state or "",
+        "no_data": group.no_data,
+        "truncated": group.truncated,
+    }

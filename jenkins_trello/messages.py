@@ -9,6 +9,7 @@ and links show their own host.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from .cards import display_job
 from .jenkins import Change, TestSummary
@@ -55,7 +56,9 @@ def _tests(tests: TestSummary | None, report_error: str | None) -> list[str]:
 
 
 def card_desc(job: str, build: int, url: str, result: str, changes: Sequence[Change],
-              culprits: Sequence[str], tests: TestSummary | None, report_error: str | None = None) -> str:
+              culprits: Sequence[str], tests: TestSummary | None, report_error: str | None = None,
+              people_not_on_board: Sequence[str] = ()) -> str:
+    """The failure card's body; ``people_not_on_board`` (authors who could not be made members) get a line."""
     lines = [
         f"Jenkins job **{md_escape(display_job(job), 300)}** build {build_link(build, url)} ended **{result}**.",
         "",
@@ -65,6 +68,8 @@ def card_desc(job: str, build: int, url: str, result: str, changes: Sequence[Cha
     ]
     if culprits:
         lines += ["", "Authors since the last success: " + ", ".join(md_escape(c, 80) for c in culprits[:20])]
+    if people_not_on_board:
+        lines += ["", not_on_board(people_not_on_board)]
     lines += ["", "_Opened by jenkins-trello; commented while the job keeps failing, archived when it passes._"]
     return "\n".join(lines)
 
@@ -87,3 +92,44 @@ def reconciled_fixed(build: int, url: str) -> str:
 
 def reconciled_gone(job: str) -> str:
     return f"Job **{md_escape(display_job(job), 300)}** no longer exists in Jenkins (found by reconcile). Archiving."
+
+
+def jenkins_variables(job: str, build: int, url: str, result: str, changes: Sequence[Change] = (),
+                      culprits: Sequence[str] = (), tests: TestSummary | None = None,
+                      report_error: str | None = None, previous_result: str | None = None, branch: str = "",
+                      people_not_on_board: Sequence[str] = ()) -> dict[str, Any]:
+    """The variables a Jenkins route's templates see, as plain values (pure; see docs/templates.md).
+
+    Raw values: ``templates`` escapes each one when it is printed. ``tests`` is
+    always a mapping (zeros and ``available: false`` without a report) so a
+    template can use ``tests.failed`` without first asking whether there is a
+    report; ``job`` is the name people read (``%2F`` shown as ``/``),
+    ``job_full_name`` the name as Jenkins spells it.
+    """
+    return {
+        "job": display_job(job),
+        "job_full_name": job,
+        "build": build,
+        "result": result,
+        "url": url,
+        "branch": branch,
+        "previous_result": previous_result or "",
+        "tests": {
+            "available": tests is not None,
+            "failed": tests.failed if tests else 0,
+            "passed": tests.passed if tests else 0,
+            "skipped": tests.skipped if tests else 0,
+            "failing": list(tests.failing) if tests else [],
+            "error": report_error or "",
+        },
+        "changes": [{"commit": c.commit, "message": c.message, "author": c.author} for c in changes],
+        "culprits": list(culprits),
+        "people_not_on_board": list(people_not_on_board),
+    }
+
+
+def not_on_board(people: Sequence[str]) -> str:
+    """The line naming authors who could not be put on the card ("" when there are none)."""
+    if not people:
+        return ""
+    return "Authors not on the board: " + ", ".join(md_escape(p, 80) for p in people[:20])
