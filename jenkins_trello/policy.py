@@ -283,14 +283,14 @@ class _Builder:
             self.add(line, f"cannot read the value {text[:40]!r} ({getattr(exc, 'problem', None) or exc})",
                      "quote it to make it text")
             return _Y("scalar", line, text, text=text, style=node.style, bad=True)
-        expanded = False
+        expanded, troubles = False, []
         if isinstance(value, str) and "${" in value:
             value, troubles = expand(value, self.env)
             expanded = True
             for trouble in troubles:
                 what, _, fix = trouble.partition(": ")
                 self.add(line, what, fix)
-        return _Y("scalar", line, value, text=text, expanded=expanded, style=node.style)
+        return _Y("scalar", line, value, text=text, expanded=expanded, style=node.style, bad=bool(troubles))
 
 
 def _yaml_tree(text: str, filename: str, env: Mapping[str, str], problems: list[Problem]) -> _Y | None:
