@@ -298,7 +298,8 @@ def _yaml_tree(text: str, filename: str, env: Mapping[str, str], problems: list[
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
+        # an error at the end of the stream points past the last line: name the last line instead
+        line = min(mark.line + 1, max(len(text.splitlines()), 1)) if mark else 1
         what = " ".join(x for x in (exc.context, exc.problem) if x) or "YAML syntax error"
         problems.append(Problem(filename, line, f"YAML syntax error: {what}",
                                 "fix the YAML there (indentation, a missing ':' or quote, tabs)"))
@@ -455,6 +456,8 @@ class _Reader:
                 target = self.text(got["move"], f"{where} move")
                 if target is not None:
                     return OnFix("move", target)
+                return OnFix("archive")
+            if y.value:  # only unknown keys, already reported
                 return OnFix("archive")
         self.add(y.line, f"{where} {_show(y)} is not one of archive, comment, {{move: <list>}}",
                  f"write {where.split()[-1]}: archive, {where.split()[-1]}: comment or "
