@@ -12,7 +12,7 @@ first, because a reviewer fixing a file wants the whole list at once; each
 problem carries the file, the line and what to change. Apart from reading the
 file in ``load_policy``/``read_policy_file`` everything here is pure.
 
-Decisions the shared design left open (see docs/policy.md):
+Decisions made here (the user-facing side is in docs/policy.md):
 
 - a route's own label is the key ``id`` (the key ``name`` is the card-name
   template, so it cannot also name the route); ``Route.name`` holds it;
@@ -355,6 +355,11 @@ def _show(y: _Y) -> str:
     return repr(shown[:60] + ("..." if len(shown) > 60 else ""))
 
 
+def _detail(y: _Y, what: str) -> str:
+    """A parser's detail quotes part of the value: leave it out when the value came from ``${VAR}``."""
+    return "not valid once its ${VAR}s are expanded (the value is not shown)" if y.expanded else what
+
+
 class _Reader:
     """Checks the ``_Y`` tree against the schema, collecting problems and building the values."""
 
@@ -631,7 +636,7 @@ class _Reader:
             for value, item in self.texts(got["source"], f"{label} source", empty_ok=True):
                 problem = glob_problem(value, job=False)
                 if problem:
-                    self.add(item.line, f"{label} source glob {_show(item)}: {problem.split(': ')[0]}",
+                    self.add(item.line, f"{label} source glob {_show(item)}: {_detail(item, problem.split(': ')[0])}",
                              problem.split(": ", 1)[-1])
                 else:
                     sources.append(value)
@@ -658,7 +663,8 @@ class _Reader:
                 problem = glob_problem(value, job=True)
                 if problem:
                     what, _, fix = problem.partition(": ")
-                    self.add(item.line, f"{label} match.job {_show(item)}: {what}", fix or "fix the glob")
+                    self.add(item.line, f"{label} match.job {_show(item)}: {_detail(item, what)}",
+                             fix or "fix the glob")
                 else:
                     jobs.append(value)
             out["match_jobs"] = tuple(jobs)
@@ -670,7 +676,8 @@ class _Reader:
                     glob_problem(body, job=False)
                 if problem:
                     what, _, fix = problem.partition(": ")
-                    self.add(item.line, f"{label} match.branch {_show(item)}: {what}", fix or "fix the glob")
+                    self.add(item.line, f"{label} match.branch {_show(item)}: {_detail(item, what)}",
+                             fix or "fix the glob")
                 else:
                     branches.append(value)
             out["match_branches"] = tuple(branches)
@@ -695,7 +702,7 @@ class _Reader:
             try:
                 out.append(parse_matcher(value))
             except MatcherError as exc:
-                self.add(item.line, f"{label} matcher {_show(item)}: {exc.what}", exc.fix)
+                self.add(item.line, f"{label} matcher {_show(item)}: {_detail(item, exc.what)}", exc.fix)
         return tuple(out)
 
     def labels_from(self, y: _Y, kind: str, label: str) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
@@ -764,7 +771,7 @@ class _Reader:
         if problem:
             message, lineno = problem
             base = y.line + (1 if y.style in ("|", ">") else 0)
-            self.add(base + max(lineno - 1, 0), f"{where} template: {message}",
+            self.add(base + max(lineno - 1, 0), f"{where} template: {_detail(y, message)}",
                      "fix the Jinja2 syntax ({{ value }}, {% if %}...{% endif %})")
             return None
         return y.value

@@ -421,6 +421,14 @@ def test_check_config_finds_the_file_from_config_or_the_environment(tmp_path):
                                 "to --config or JENKINS_TRELLO_CONFIG\n"
 
 
+def test_parser_details_never_quote_an_expanded_value():
+    env = {**ENV, "V": "s3cr3t,x", "W": "x s3cr3t"}
+    for text in ("alerts: {routes: [{match: ['token=${V}']}]}", "jenkins: {routes: [{match: {job: '${V}[' }}]}",
+                 "alerts: {routes: [{comment: '{{ ${W} }}'}]}", "alerts: {routes: [{source: '[${V}'}]}"):
+        found = one_problem("version: 1\n" + text + "\n", env)
+        assert "s3cr3t" not in found and "the value is not shown" in found, found
+
+
 def test_check_config_never_prints_a_secret(tmp_path):
     path = tmp_path / "p.yml"
     path.write_text("version: 1\ntrello: {board: '${TRELLO_TOKEN}'}\n")
