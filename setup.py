@@ -13,6 +13,8 @@ setup(
         "requests>=2.28",
         "tenacity>=8.3",
         "waitress>=2.1",
+        "PyYAML>=6",
+        "Jinja2>=3.1",
     ],
     extras_require={
         "test": [

@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
-from jenkins_trello.cli import ENV_HELP, env_epilog
+from jenkins_trello.cli import ENV_HELP, add_config_option, env_epilog, resolve_config
 from jenkins_trello.config import ConfigError
 
 PROG = "grafana-bridge"
@@ -37,10 +37,11 @@ _TRELLO = ["TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_BOARD", "TRELLO_LIST", "TRE
 _AUTH = ["GRAFANA_BRIDGE_TOKEN", "GRAFANA_BRIDGE_USER", "GRAFANA_BRIDGE_PASSWORD", "GRAFANA_BRIDGE_HMAC_SECRET",
          "GRAFANA_BRIDGE_HMAC_REQUIRE_TIMESTAMP"]
 _LIMITS = ["JENKINS_TRELLO_TIMEOUT", "JENKINS_TRELLO_RETRY_SECONDS"]
+_CONFIG = ["JENKINS_TRELLO_CONFIG"]
 COMMAND_ENV = {
-    "serve": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH", "GRAFANA_BRIDGE_IGNORE_NO_DATA"],
-    "archive": _TRELLO + _LIMITS,
-    "doctor": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH"] + _LIMITS,
+    "serve": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH", "GRAFANA_BRIDGE_IGNORE_NO_DATA"] + _CONFIG,
+    "archive": _TRELLO + _LIMITS + _CONFIG,
+    "doctor": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH"] + _LIMITS + _CONFIG,
 }
 #: how long serve waits for Trello at start before it starts anyway (and answers 503 until Trello is back)
 START_CHECK_SECONDS = 5.0
@@ -113,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = add("doctor", "check the bridge's settings live, one line each (exit 0 all good, 2 a setting is wrong, "
                       "1 a service is down)")
     d.add_argument("--no-auth", action="store_true", help="the bridge will run with --no-auth")
+    for p in sub.choices.values():
+        add_config_option(p)
     return parser
 
 
@@ -230,6 +233,7 @@ def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     args = build_parser().parse_args(argv)
+    resolve_config(args, env)
     if args.command == "serve":
         return serve(args, env)
     if args.command == "doctor":

@@ -38,16 +38,22 @@ ENV_HELP = {
     "BUILD_URL": "build URL, if --build-url is not given (Jenkins sets it)",
     "JENKINS_TRELLO_TIMEOUT": "seconds one HTTP request may take (default: 10)",
     "JENKINS_TRELLO_RETRY_SECONDS": "seconds a failing call is retried (default: 30)",
+    "JENKINS_TRELLO_CONFIG": "the policy file, if --config is not given (default: none, the environment alone)",
 }
 _TRELLO = ["TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_BOARD", "TRELLO_LIST", "TRELLO_DONE_LIST", "TRELLO_API_URL"]
 _JENKINS = ["JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"]
 _LIMITS = ["JENKINS_TRELLO_TIMEOUT", "JENKINS_TRELLO_RETRY_SECONDS"]
+_CONFIG = ["JENKINS_TRELLO_CONFIG"]
 COMMAND_ENV = {
-    "notify": _TRELLO + _JENKINS + ["JOB_NAME", "BUILD_NUMBER", "BUILD_URL"] + _LIMITS,
-    "reconcile": _TRELLO + _JENKINS + _LIMITS,
-    "doctor": _TRELLO + _JENKINS + ["JOB_NAME"] + _LIMITS,
-    "demo": [],
+    "notify": _TRELLO + _JENKINS + ["JOB_NAME", "BUILD_NUMBER", "BUILD_URL"] + _LIMITS + _CONFIG,
+    "reconcile": _TRELLO + _JENKINS + _LIMITS + _CONFIG,
+    "doctor": _TRELLO + _JENKINS + ["JOB_NAME"] + _LIMITS + _CONFIG,
+    "check-config": _CONFIG + ["TRELLO_BOARD", "TRELLO_LIST", "TRELLO_DONE_LIST"],
+    "demo": _CONFIG,
 }
+#: check-config also reads every variable the file names as ${VAR}
+EXTRA_EPILOG = {"check-config": "  " + "${VAR}".ljust(len("JENKINS_TRELLO_CONFIG"))
+                                + "  every variable the file names (a value is never printed)"}
 
 
 def env_epilog(names: Sequence[str], table: Mapping[str, str] | None = None) -> str:
@@ -70,11 +76,13 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Keep one Trello card per failing Jenkins job.")
     parser.add_argument("--verbose", action="store_true", help="debug logging and tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", metavar="{notify,reconcile,doctor,demo}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{notify,reconcile,doctor,check-config,demo}",
+                                parser_class=_Parser)
     sub.required = True
 
     def add(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002 - argparse's own word
-        return sub.add_parser(name, help=help, description=help, epilog=env_epilog(COMMAND_ENV[name]),
+        epilog = env_epilog(COMMAND_ENV[name]) + ("\n" + EXTRA_EPILOG[name] if name in EXTRA_EPILOG else "")
+        return sub.add_parser(name, help=help, description=help, epilog=epilog,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
     n = add("notify", "apply this build's result to the board (from a post block)")
@@ -92,10 +100,28 @@ def build_parser() -> argparse.ArgumentParser:
                       "1 a service is down)")
     d.add_argument("--job", help="also check that this job is visible (default: $JOB_NAME)")
 
+    c = add("check-config", "validate a policy file without any network: every problem as FILE:LINE (exit 0 or 2)")
+    c.add_argument("file", nargs="?", metavar="FILE",
+                   help="the policy file (default: --config, else $JENKINS_TRELLO_CONFIG)")
+
     add("demo", "run the whole lifecycle against local emulators (no credentials needed)")
     for p in sub.choices.values():
+        add_config_option(p)
         p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
     return parser
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE`` on one sub-command; ``resolve_config`` fills in ``$JENKINS_TRELLO_CONFIG``."""
+    parser.add_argument("--config", metavar="FILE", default=None,
+                        help="the policy file (default: $JENKINS_TRELLO_CONFIG; none: the environment alone)")
+
+
+def resolve_config(args: argparse.Namespace, env: Mapping[str, str]) -> None:
+    """``args.config``: the option, else ``$JENKINS_TRELLO_CONFIG``, else None (the environment alone)."""
+    from .policy import config_path
+
+    args.config = config_path(getattr(args, "config", None), env)
 
 
 def _notify_args(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, int, str, str]:
@@ -119,6 +145,7 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
     """The whole command, returning its exit code (tests call this in process)."""
     env = os.environ if env is None else env
     args = build_parser().parse_args(argv)
+    resolve_config(args, env)
     verbose = bool(getattr(args, "verbose", False))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
                         format=f"{PROG}: %(levelname)s: %(message)s", force=True)
@@ -129,6 +156,8 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
             return run_demo(out=sys.stdout)
         if args.command == "doctor":
             return _doctor(args, env)
+        if args.command == "check-config":
+            return check_config(args.file or args.config, env)
         from .notify import notify, reconcile
 
         trello_cfg = TrelloConfig.from_env(env)
@@ -161,6 +190,37 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
         sys.stderr.write(f"{PROG}: error: {line}\n")
     sys.stdout.flush()
     return 1 if report.failed else 0
+
+
+def check_config(path: str | None, env: Mapping[str, str]) -> int:
+    """Validate the policy file with no network: a one-line summary (exit 0) or every problem (exit 2).
+
+    Problems go to stderr, one per line as ``FILE:LINE: what is wrong: what to
+    change``, so that editors and CI logs can jump to them; the summary goes to
+    stdout. A file that cannot be read is one ``FILE: ...`` line.
+    """
+    from .policy import PolicyError, check, parse_policy, read_policy_file
+
+    if not path:
+        raise ConfigError("no policy file: pass FILE or --config FILE, or set JENKINS_TRELLO_CONFIG")
+    try:
+        text = read_policy_file(path)
+    except PolicyError as exc:
+        sys.stderr.write(str(exc) + "\n")
+        return 2
+    problems = check(text, path, env)
+    if problems:
+        for problem in problems:
+            sys.stderr.write(str(problem) + "\n")
+        return 2
+    policy = parse_policy(text, path, env)
+    sys.stdout.write(f"{path}: ok ({_count(len(policy.jenkins), 'jenkins route')}, "
+                     f"{_count(len(policy.alerts), 'alert route')}, {_count(len(policy.boards()), 'board')})\n")
+    return 0
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
