@@ -176,7 +176,8 @@ class Card:
     renamed: bool = False  # a person renamed the card (the project then keeps their name)
     body: str = ""  # the description above the marker line
     digest: str = ""  # the marker's digest field, as read
-    label_ids: tuple[str, ...] = ()  # as on the board now (people may have added or removed some)
+    #: as on the board now (people may have added or removed some); None: the read did not say, so never relabel
+    label_ids: tuple[str, ...] | None = None
     member_ids: tuple[str, ...] = ()
     closed: bool = False  # True only for cards from the archived-cards read (reopen)
     last_activity: str = ""  # Trello's dateLastActivity, ISO 8601 UTC; "" when not read
@@ -319,7 +320,7 @@ def to_card(raw: dict, *, closed_too: bool = False) -> Card | None:
         renamed=marker.renamed(name),
         body=marker.body,
         digest=marker.digest,
-        label_ids=_ids(raw.get("idLabels")),
+        label_ids=_ids(raw.get("idLabels")) if "idLabels" in raw else None,
         member_ids=_ids(raw.get("idMembers")),
         closed=bool(raw.get("closed")),
         last_activity=str(raw.get("dateLastActivity") or ""),

@@ -56,7 +56,8 @@ def test_snapshot_board_reads_lists_cards_labels_members_and_the_board():
     assert (c1.id, c1.list_id, c1.key, c1.state) == ("c1", "L1", job_key("team/app"), "7")
     assert c1.label_ids == ("l1", "l2") and c1.member_ids == ("m2",) and not c1.closed
     assert c1.last_activity == "2026-03-01T10:00:00.000Z"
-    assert c2.label_ids == () and c2.member_ids == () and c2.last_activity == ""
+    # a card read without idLabels: its labels are unknown (None), so no plan ever relabels it
+    assert c2.label_ids is None and c2.member_ids == () and c2.last_activity == ""
 
 
 def test_cards_outside_the_open_lists_and_cards_not_ours_do_not_count():
@@ -87,7 +88,7 @@ def test_the_older_constructors_and_snapshot_keep_working():
     assert board.labels == () and board.members == () and board.cards[0].label_ids == ("l1", "l2")
     assert Board((("L1", "To Do"),), ()).id == ""
     card = Card("c", "n", "L1", "job:x", "1")
-    assert (card.label_ids, card.member_ids, card.closed, card.last_activity) == ((), (), False, "")
+    assert (card.label_ids, card.member_ids, card.closed, card.last_activity) == (None, (), False, "")
 
 
 def test_member_named_is_case_insensitive_and_ignores_a_leading_at():
