@@ -397,3 +397,19 @@ def test_the_environment_alone_still_routes_everything_to_its_board(world):
     world.build("any/job", "FAILURE", env={"JENKINS_TRELLO_CONFIG": ""})
     assert len(world.cards(world.team, "any/job")) == 1
 
+
+
+def test_check_config_compiles_templates_as_rendering_does(world):
+    text = ("version: 1\njenkins:\n  routes:\n    - match: {job: 'team/**'}\n      desc: |\n        ok\n"
+            "        {{ tests.failed }\n        fine\n")
+    Path(world.config).write_text(text, encoding="utf-8")
+    code, out, err = world.run("check-config")
+    assert code == 2 and err.startswith(f"{world.config}:7:") and "template" in err
+    from jenkins_trello.policy import template_problem
+    from jenkins_trello.templates import TemplateProblem, compile_template
+
+    message, line = template_problem("a\n{{ x }\n")
+    with pytest.raises(TemplateProblem) as raised:
+        compile_template("a\n{{ x }\n")
+    assert (message, line) == (raised.value.detail, raised.value.lineno) and line == 2
+    assert template_problem("{{ link('a', url) }} {{ job | upper }}") is None
