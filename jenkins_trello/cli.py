@@ -188,10 +188,10 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
                                retry_seconds=limits.retry_seconds)
         if args.command == "notify":
             branch = (env.get("BRANCH_NAME") or "").strip() or None
-            report = notify(policy, trello_cfg, client, reader, job=job, build=build, build_url=url, result=result,
-                            branch=branch, dry_run=args.dry_run)
+            report = notify(trello_cfg, client, reader, job=job, build=build, build_url=url, result=result,
+                            branch=branch, dry_run=args.dry_run, policy=policy)
         else:
-            report = reconcile(policy, trello_cfg, client, reader, dry_run=args.dry_run)
+            report = reconcile(trello_cfg, client, reader, dry_run=args.dry_run, policy=policy)
     except ConfigError as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return 2

@@ -52,7 +52,7 @@ from .lifecycle import (
     resolve_labels,
 )
 from .people import resolve_members
-from .policy import Policy, Route
+from .policy import Policy, Route, policy_from_env
 from .routes import branch_of, jenkins_route
 from .settings import checked_board_read, list_missing
 from .templates import render_or_default
@@ -215,9 +215,19 @@ def _labels(route: Route, board: Board, board_ref: str, result: str
 # --------------------------------------------------------------------------- notify
 
 
-def notify(policy: Policy, cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, job: str, build: int,
-           build_url: str, result: str, branch: str | None = None, dry_run: bool = False) -> Report:
-    """Apply one build's result to the board of the job's route (the README's transition table)."""
+def settings_policy(cfg: TrelloConfig) -> Policy:
+    """The environment-only policy for these Trello settings: one catch-all route to ``cfg.board``."""
+    return policy_from_env({"TRELLO_BOARD": cfg.board, "TRELLO_LIST": cfg.list, "TRELLO_DONE_LIST": cfg.done_list})
+
+
+def notify(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, job: str, build: int,
+           build_url: str, result: str, branch: str | None = None, dry_run: bool = False,
+           policy: Policy | None = None) -> Report:
+    """Apply one build's result to the board of the job's route (the README's transition table).
+
+    ``policy`` None is the environment-only set-up for ``cfg`` (one catch-all route).
+    """
+    policy = policy or settings_policy(cfg)
     report = Report()
     label = f"{job} #{build}"
     result = result.strip().upper()
@@ -365,14 +375,15 @@ def read_boards(policy: Policy, cfg: TrelloConfig, client: TrelloClient) -> dict
     return boards
 
 
-def reconcile(policy: Policy, cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *,
-              dry_run: bool = False) -> Report:
+def reconcile(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, dry_run: bool = False,
+              policy: Policy | None = None) -> Report:
     """Archive open job cards whose job now passes or is gone, on every board: the net under lost notifications.
 
     A card on a board its job's route no longer uses is archived (with a link)
     once the route's board has the job's card; until then it stays, and the
     output says why. A card marked fixed is left alone.
     """
+    policy = policy or settings_policy(cfg)
     report = Report()
     reader.version()  # JENKINS_URL answers as a Jenkins, or nothing counts as "gone"
     boards = read_boards(policy, cfg, client)
