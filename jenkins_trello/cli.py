@@ -18,6 +18,7 @@ from typing import NoReturn
 from .config import ConfigError, JenkinsConfig, Limits, TrelloConfig
 from .jenkins import JenkinsError, JenkinsReader, JenkinsSettingError
 from .lifecycle import normalize_result
+from .policy import Policy
 from .trello import TrelloError
 
 PROG = "jenkins-trello"
@@ -34,6 +35,8 @@ ENV_HELP = {
     "JENKINS_USER": "Jenkins user (with JENKINS_API_TOKEN; default: anonymous)",
     "JENKINS_API_TOKEN": "that user's API token",
     "JOB_NAME": "job full name, if --job is not given (Jenkins sets it)",
+    "BRANCH_NAME": "the branch a policy file's routes match (Jenkins sets it in multibranch builds; "
+                   "default: the job name's last segment)",
     "BUILD_NUMBER": "build number, if --build is not given (Jenkins sets it)",
     "BUILD_URL": "build URL, if --build-url is not given (Jenkins sets it)",
     "JENKINS_TRELLO_TIMEOUT": "seconds one HTTP request may take (default: 10)",
@@ -45,7 +48,7 @@ _JENKINS = ["JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"]
 _LIMITS = ["JENKINS_TRELLO_TIMEOUT", "JENKINS_TRELLO_RETRY_SECONDS"]
 _CONFIG = ["JENKINS_TRELLO_CONFIG"]
 COMMAND_ENV = {
-    "notify": _TRELLO + _JENKINS + ["JOB_NAME", "BUILD_NUMBER", "BUILD_URL"] + _LIMITS + _CONFIG,
+    "notify": _TRELLO + _JENKINS + ["JOB_NAME", "BUILD_NUMBER", "BUILD_URL", "BRANCH_NAME"] + _LIMITS + _CONFIG,
     "reconcile": _TRELLO + _JENKINS + _LIMITS + _CONFIG,
     "doctor": _TRELLO + _JENKINS + ["JOB_NAME"] + _LIMITS + _CONFIG,
     "check-config": _CONFIG + ["TRELLO_BOARD", "TRELLO_LIST", "TRELLO_DONE_LIST"],
@@ -124,6 +127,19 @@ def resolve_config(args: argparse.Namespace, env: Mapping[str, str]) -> None:
     args.config = config_path(getattr(args, "config", None), env)
 
 
+def policy_env(env: Mapping[str, str], policy: Policy) -> Mapping[str, str]:
+    """The environment with a policy file's Trello defaults filled in (key, token and API URL stay the env's).
+
+    The environment-only set-up is returned as it is, so its settings are read
+    and checked exactly as before; with a file, the file's ``trello:`` board and
+    lists (already defaulted from ``TRELLO_*`` where the file leaves them out)
+    are what the commands use.
+    """
+    if policy.source == "<environment>":
+        return env
+    return {**env, "TRELLO_BOARD": policy.board, "TRELLO_LIST": policy.list, "TRELLO_DONE_LIST": policy.done_list}
+
+
 def _notify_args(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, int, str, str]:
     try:
         result = normalize_result(args.result)
@@ -159,8 +175,10 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
         if args.command == "check-config":
             return check_config(args.file or args.config, env)
         from .notify import notify, reconcile
+        from .policy import load_policy
 
-        trello_cfg = TrelloConfig.from_env(env)
+        policy = load_policy(args.config, env)
+        trello_cfg = TrelloConfig.from_env(policy_env(env, policy))
         jenkins_cfg = JenkinsConfig.from_env(env)
         if args.command == "notify":
             job, build, url, result = _notify_args(args, env)
@@ -169,10 +187,11 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
         reader = JenkinsReader(jenkins_cfg.url, jenkins_cfg.user, jenkins_cfg.token, timeout=limits.timeout,
                                retry_seconds=limits.retry_seconds)
         if args.command == "notify":
+            branch = (env.get("BRANCH_NAME") or "").strip() or None
             report = notify(trello_cfg, client, reader, job=job, build=build, build_url=url, result=result,
-                            dry_run=args.dry_run)
+                            branch=branch, dry_run=args.dry_run, policy=policy)
         else:
-            report = reconcile(trello_cfg, client, reader, dry_run=args.dry_run)
+            report = reconcile(trello_cfg, client, reader, dry_run=args.dry_run, policy=policy)
     except ConfigError as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return 2
@@ -224,9 +243,17 @@ def _count(n: int, word: str) -> str:
 
 
 def _doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from .doctor import exit_code, jenkins_checks, trello_checks
+    from .doctor import exit_code, jenkins_checks, policy_checks, trello_checks
+    from .policy import load_policy
 
-    checks = trello_checks(env) + jenkins_checks(env, job=args.job)
+    policy = load_policy(args.config, env)
+    if policy.source == "<environment>":
+        checks = trello_checks(env)
+    else:
+        checks = trello_checks(policy_env(env, policy), list_settings=())
+        if all(c.ok for c in checks):
+            checks += policy_checks(policy_env(env, policy), policy)
+    checks += jenkins_checks(env, job=args.job)
     for check in checks:
         sys.stdout.write(check.line() + "\n")
     sys.stdout.flush()

@@ -3,7 +3,10 @@
 Without it a wrong ``TRELLO_LIST`` stays silent until the first failure needs a
 card, and a wrong ``JENKINS_URL`` until ``reconcile`` runs. Each check says what
 it found (the token's member, the board's name, the lists, the Jenkins version)
-and, when it fails, what to change. The verdict (``exit_code``) is pure: 2 when a
+and, when it fails, what to change. With a policy file it also checks every
+board the file names: visible, the lists its routes and sweeps use, the named
+labels (a missing one is created on first use, so it is no failure) and the
+member usernames its routes and ``people:`` put on cards there. The verdict (``exit_code``) is pure: 2 when a
 setting is wrong, else 1 when a service is down, else 0.
 """
 
@@ -12,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .cards import resolve_list
+from .cards import Board, resolve_list, snapshot_board
 from .config import ConfigError, JenkinsConfig, Limits, TrelloConfig
 from .jenkins import JenkinsError, JenkinsReader, JenkinsSettingError
+from .lifecycle import TRELLO_COLOURS
 from .notify import job_missing
+from .policy import Policy
 from .settings import KEY_REFUSED, TOKEN_REFUSED, api_url_wrong, explain_trello, list_missing
 from .trello import TrelloClient, TrelloError
 
@@ -136,4 +141,118 @@ def jenkins_checks(env: Mapping[str, str], job: str | None = None,
         out.append(from_message(str(exc)))
     except JenkinsError as exc:
         out.append(_down("JENKINS_URL", exc))
+    return out
+
+
+# --------------------------------------------------------------------------- the policy file's boards
+
+
+@dataclass(frozen=True)
+class BoardNeeds:
+    """What a policy file expects of one board, gathered from its routes and sweeps (pure)."""
+
+    board: str
+    lists: tuple[tuple[str, str], ...] = ()  # (list, what uses it)
+    labels: tuple[tuple[str, str], ...] = ()  # (label name, route)
+    members: tuple[tuple[str, str], ...] = ()  # (username, what uses it)
+
+
+def board_needs(policy: Policy) -> list[BoardNeeds]:
+    """For every board the policy names: the lists, named labels and member usernames it uses there (pure).
+
+    Intake lists and ``on_fix``/``on_resolve`` move lists of the routes that
+    act (not ``skip``), the Done lists of the sweeps; label names (a Trello
+    colour is not a name: any board has every colour); route ``members`` and,
+    where a Jenkins route says ``members: culprits``, every ``people:`` username.
+    """
+    needs: dict[str, dict[str, dict[tuple[str, str], None]]] = {}
+
+    def add(board: str, kind: str, item: tuple[str, str]) -> None:
+        needs.setdefault(board, {"lists": {}, "labels": {}, "members": {}})[kind].setdefault(item, None)
+
+    for board in policy.boards():
+        needs.setdefault(board, {"lists": {}, "labels": {}, "members": {}})
+    for route in (*policy.jenkins, *policy.alerts):
+        if route.skip:
+            continue
+        where = f"route {route.name}"
+        add(route.board, "lists", (route.list, f"{where} intake"))
+        if route.on_fix.action == "move":
+            key = "on_fix" if route.kind == "jenkins" else "on_resolve"
+            add(route.board, "lists", (route.on_fix.list, f"{where} {key} move"))
+        for spec in route.labels:
+            if spec.strip() and spec.strip().lower() not in TRELLO_COLOURS:
+                add(route.board, "labels", (spec.strip(), where))
+        for _key, table in route.labels_from:
+            for _value, spec in table:
+                if spec.strip() and spec.strip().lower() not in TRELLO_COLOURS:
+                    add(route.board, "labels", (spec.strip(), where))
+        for username in route.members:
+            add(route.board, "members", (username, f"{where} members"))
+        if route.culprits:
+            for _author, username in policy.people:
+                add(route.board, "members", (username, f"people: (culprits of {where})"))
+    for sweep in policy.archive:
+        add(sweep.board, "lists", (sweep.list, "archive sweep"))
+    return [BoardNeeds(b, tuple(n["lists"]), tuple(n["labels"]), tuple(n["members"])) for b, n in needs.items()]
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def board_checks(needs: BoardNeeds, board: Board, setting: str) -> list[Check]:
+    """One line per list, label and member the policy uses on this board, against its snapshot (pure)."""
+    out: list[Check] = []
+    where = f"on board {board.name or needs.board!r} ({needs.board})"
+    for wanted, what in needs.lists:
+        try:
+            resolve_list(board.lists, wanted)
+        except LookupError as exc:
+            out.append(Check(False, setting, f"list {wanted!r} ({what}) {where}: {exc}: add the list or "
+                                             "correct the name in the file"))
+        else:
+            out.append(Check(True, setting, f"list {wanted!r} ({what}) is {where}"))
+    for name, what in needs.labels:
+        if any(_fold(lab.name) == _fold(name) for lab in board.labels):
+            out.append(Check(True, setting, f"label {name!r} ({what}) is {where}"))
+        else:
+            out.append(Check(True, setting, f"label {name!r} ({what}) is not {where}: will be created on first use"))
+    for username, what in needs.members:
+        if board.member_named(username) is not None:
+            out.append(Check(True, setting, f"member {username!r} ({what}) is {where}"))
+        else:
+            out.append(Check(False, setting, f"member {username!r} ({what}) is not a member {where}: add them to "
+                                             "the board or correct the username in the file"))
+    return out
+
+
+def policy_checks(env: Mapping[str, str], policy: Policy, client: TrelloClient | None = None) -> list[Check]:
+    """The policy file's boards, live: each visible, then its lists, labels and members, one line each.
+
+    One read per board (the same snapshot the commands use). A board the token
+    cannot see is a wrong setting (exit 2), a Trello that does not answer a
+    service down (exit 1); either way the checks of the other boards still run.
+    """
+    try:
+        cfg = TrelloConfig.from_env(env)
+        limits = Limits.from_env(env)
+    except ConfigError as exc:
+        return [from_message(str(exc))]
+    client = client or cfg.client(timeout=limits.timeout, retry_seconds=min(limits.retry_seconds,
+                                                                            DOCTOR_RETRY_SECONDS))
+    setting = policy.source
+    out: list[Check] = []
+    for needs in board_needs(policy):
+        try:
+            board = snapshot_board(client.board_snapshot(needs.board))
+        except TrelloError as exc:
+            message = explain_trello(exc, needs.board, cfg.api_url, member_ok=True)
+            if message:
+                out.append(Check(False, setting, f"board {needs.board}: {message}"))
+            else:
+                out.append(_down(setting, exc))
+            continue
+        out.append(Check(True, setting, f"board {needs.board} {board.name!r} is visible"))
+        out += board_checks(needs, board, setting)
     return out

@@ -82,8 +82,30 @@ def still_failing(job: str, build: int, url: str, result: str, changes: Sequence
     return head
 
 
-def fixed(job: str, build: int, url: str) -> str:
-    return f"Fixed: build {build_link(build, url)} passed. Archiving this card."
+def fixed(job: str, build: int, url: str, action: str = "archive", fix_list: str = "") -> str:
+    """The comment when the job passes again; what happens next follows the route's ``on_fix``."""
+    head = f"Fixed: build {build_link(build, url)} passed."
+    if action == "move":
+        return f"{head} Moving this card to {md_escape(fix_list, 200)}; it comes back if the job fails again."
+    if action == "comment":
+        return f"{head} This card stays here; it comes back into play if the job fails again."
+    return f"{head} Archiving this card."
+
+
+def failing_again(job: str, build: int, url: str, result: str, changes: Sequence[Change]) -> str:
+    """The comment on a card that comes back (it was marked fixed, or archived within ``reopen_within``)."""
+    head = f"Failing again: build {build_link(build, url)} ended **{result}**."
+    if changes:
+        who = sorted({md_escape(c.author, 80) for c in changes})
+        head += f" {len(changes)} new change(s) by {', '.join(who[:10])}."
+    return head
+
+
+def moved_route(job: str, url: str) -> str:
+    """The comment on a card left on a board its job's route no longer uses, before it is archived."""
+    where = md_link("the card on the route's board", url) if url else "the card on the route's board"
+    return (f"The route of **{md_escape(display_job(job), 300)}** now uses another board, which has its card: "
+            f"{where} (found by reconcile). Archiving this one.")
 
 
 def reconciled_fixed(build: int, url: str) -> str:

@@ -803,28 +803,21 @@ class _Reader:
         return tuple(out)
 
 
-_TEMPLATE_ENV: Any = None
-
-
 def template_problem(source: str) -> tuple[str, int] | None:
-    """Why ``source`` does not compile as a sandboxed Jinja2 template: (message, line in it), or None.
+    """Why ``source`` does not compile as a card template: (message, line in it), or None.
 
-    Only compiled here, never rendered (rendering, with the card variables, is the
-    templates module's job). Jinja2 is imported on first use so that a policy
-    without templates costs nothing at start.
+    Compiled by the templates module itself (the same sandbox, globals and
+    cache that render the card), so check-config and rendering agree: a file
+    that passes check-config compiles when the card is made. Never rendered
+    here (rendering needs the card's variables). Imported on first use so that
+    a policy without templates does not load Jinja2.
     """
-    global _TEMPLATE_ENV
-    import jinja2
-    from jinja2.sandbox import SandboxedEnvironment
+    from .templates import TemplateProblem, compile_template
 
-    if _TEMPLATE_ENV is None:
-        _TEMPLATE_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
     try:
-        _TEMPLATE_ENV.from_string(source)
-    except jinja2.TemplateSyntaxError as exc:
-        return exc.message or "syntax error", exc.lineno or 1
-    except jinja2.TemplateError as exc:
-        return str(exc), 1
+        compile_template(source)
+    except TemplateProblem as exc:
+        return exc.detail, exc.lineno
     return None
 
 

@@ -59,7 +59,16 @@ _KIND: contextvars.ContextVar[str] = contextvars.ContextVar("card_text_kind", de
 
 
 class TemplateProblem(ValueError):
-    """A template that does not compile (check-config reports it) or fails while rendering (the default is used)."""
+    """A template that does not compile (check-config reports it) or fails while rendering (the default is used).
+
+    ``detail`` is the reason alone and ``lineno`` its line in the template, so
+    that check-config can point at the file's line.
+    """
+
+    def __init__(self, message: str, detail: str = "", lineno: int = 1) -> None:
+        super().__init__(message)
+        self.detail = detail or message
+        self.lineno = lineno
 
 
 class Safe(str):
@@ -132,9 +141,10 @@ def compile_template(src: str, what: str = "template") -> jinja2.Template:
     try:
         return _compiled(src)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateProblem(f"{what}: line {exc.lineno}: {exc.message}") from None
+        raise TemplateProblem(f"{what}: line {exc.lineno}: {exc.message}", exc.message or "syntax error",
+                              exc.lineno or 1) from None
     except jinja2.TemplateError as exc:
-        raise TemplateProblem(f"{what}: {exc}") from None
+        raise TemplateProblem(f"{what}: {exc}", str(exc)) from None
 
 
 def plain(value: object, depth: int = 0) -> object:

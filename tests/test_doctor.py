@@ -112,3 +112,97 @@ def test_bridge_doctor(env):
     assert code == 2 and lines[-1].startswith("FAIL GRAFANA_BRIDGE_TOKEN")
     code, lines = run(bridge_cli.run, ["doctor", "--no-auth"], env, GRAFANA_BRIDGE_TOKEN=None)
     assert code == 0 and lines[-1].startswith("ok   GRAFANA_BRIDGE_NO_AUTH")
+
+
+# --------------------------------------------------------------------------- the policy file's boards
+
+
+def write_policy(tmp_path, text: str) -> str:
+    path = tmp_path / "trello.yml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def payments(env):
+    trello = env["_trello"]
+    board = trello.add_board("Payments")
+    for name in ("Broken builds", "Fixed", "Done"):
+        trello.add_list(board["id"], name)
+    trello.add_label(board["id"], "needs-triage", "purple")
+    trello.add_member(board["id"], "carol", "Carol Ops")
+    return board
+
+
+def policy_text(pay: str, *, move: str = "Fixed", member: str = "carol", person: str = "carol") -> str:
+    return f"""version: 1
+people:
+  Carol Ops: {person}
+jenkins:
+  routes:
+    - id: payments
+      match: {{job: "payments/**"}}
+      board: {pay}
+      list: Broken builds
+      labels: [needs-triage, ci, red]
+      members: [{member}]
+      on_fix: {{move: {move}}}
+    - id: culprits
+      match: {{job: "pay2/**"}}
+      board: {pay}
+      list: Broken builds
+      members: culprits
+    - id: team
+      match: {{job: "team/**"}}
+archive:
+  - {{board: {pay}, list: Done, days: 14}}
+"""
+
+
+def test_doctor_checks_the_policy_files_boards_lists_labels_and_members(env, payments, tmp_path):
+    config = write_policy(tmp_path, policy_text(payments["id"]))
+    code, lines = run(cli.run, ["doctor", "--config", config], env)
+    assert code == 0, lines
+    text = "\n".join(lines)
+    assert f"board {payments['id']} 'Payments' is visible" in text and "'Team board' is visible" in text
+    for wanted in ("list 'Broken builds' (route payments intake)", "list 'Fixed' (route payments on_fix move)",
+                   "list 'Done' (archive sweep)", "list 'To Do' (route team intake)",
+                   "label 'needs-triage' (route payments) is on board", "member 'carol' (route payments members)",
+                   "member 'carol' (people: (culprits of route culprits))"):
+        assert wanted in text, wanted
+    assert "label 'ci' (route payments) is not on board 'Payments'" in text and "will be created on first use" in text
+    assert "label 'red'" not in text  # a colour is on every board
+    assert all(line.startswith("ok ") for line in lines)
+
+
+@pytest.mark.parametrize(("over", "needle"), [
+    ({"move": "Shipped"}, "list 'Shipped' (route payments on_fix move)"),
+    ({"member": "dave", "person": "dave"}, "member 'dave' (route payments members) is not a member"),
+    ({"person": "erin"}, "member 'erin' (people: (culprits of route culprits)) is not a member"),
+])
+def test_doctor_names_what_the_file_uses_and_the_board_lacks(env, payments, tmp_path, over, needle):
+    text = policy_text(payments["id"], **over)
+    if over.get("person") == "erin":
+        text = text.replace("  Carol Ops: erin", "  Carol Ops: carol\n  Erin New: erin")
+    config = write_policy(tmp_path, text)
+    code, lines = run(cli.run, ["doctor", "--config", config], env)
+    assert code == 2, lines
+    fails = [line for line in lines if line.startswith("FAIL")]
+    assert fails and any(needle in f for f in fails) and all(f.startswith(f"FAIL {config} ") for f in fails), lines
+
+
+def test_doctor_a_board_the_token_cannot_see(env, tmp_path):
+    hidden = env["_trello"].add_board("Private", visible=False)
+    config = write_policy(tmp_path, f"version: 1\njenkins:\n  routes:\n    - board: {hidden['id']}\n")
+    code, lines = run(cli.run, ["doctor", "--config", config], env)
+    assert code == 2
+    [fail] = [line for line in lines if line.startswith("FAIL")]
+    assert f"board {hidden['id']}" in fail and "is not a board this token can see" in fail
+
+
+def test_doctor_a_bad_policy_file_is_exit_2_with_its_line(env, tmp_path):
+    config = write_policy(tmp_path, "version: 2\n")
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.run(["doctor", "--config", config], {k: v for k, v in env.items() if not k.startswith("_")})
+    assert code == 2 and err.getvalue().startswith(f"jenkins-trello: error: {config}:1:")

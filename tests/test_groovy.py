@@ -109,6 +109,10 @@ STEP_SCENARIOS = [
     "dry_run_string_true",
     "hostile_values",
     "unknown_option",
+    "config_relative",
+    "config_absolute",
+    "config_empty",
+    "config_hostile",
     "exit_1",
     "exit_2",
     "exit_127",
@@ -334,6 +338,44 @@ def test_hostile_values_are_plain_arguments(runs, tmp_path):
     assert seen["args"] == ["--first", "*", "notify", "--result", HOSTILE_RESULT]
     assert seen["env"]["TRELLO_BOARD"] == "b$(touch pwned-by-board)`touch pwned-by-tick`"
     assert seen["env"]["TRELLO_LIST"] == "it's; touch pwned-by-list"
+
+
+# --------------------------------------------------------------------------- 2b. the policy file
+
+
+CONFIG_HOSTILE = "ci/a b;touch pwned-by-config $(touch pwned-by-subst)*.yml"
+
+
+@pytest.mark.parametrize(("name", "path"), [("config_relative", "ci/trello.yml"),
+                                            ("config_absolute", "/etc/jenkins-trello/team.yml"),
+                                            ("config_hostile", CONFIG_HOSTILE)])
+def test_config_passes_the_policy_file_through_the_environment(runs, name, path):
+    record = run_of(runs, name)
+    call = only_sh(record)
+    assert call["scriptIsGString"] is False
+    assert call["env"]["TRELLO_NOTIFY_CONFIG"] == path
+    assert '--config "$TRELLO_NOTIFY_CONFIG"' in call["script"] and path not in call["script"]
+    assert record["echoes"] == []  # config is a known option
+    assert_result_untouched(record)
+
+
+def test_config_and_dry_run_in_a_real_shell(runs, tmp_path):
+    status, seen = run_in_shell(tmp_path, only_sh(run_of(runs, "config_relative")))
+    assert status == 0
+    assert seen["args"] == ["notify", "--result", "FAILURE", "--config", "ci/trello.yml", "--dry-run"]
+
+
+def test_a_hostile_config_path_is_one_plain_argument(runs, tmp_path):
+    status, seen = run_in_shell(tmp_path, only_sh(run_of(runs, "config_hostile")))
+    assert status == 0
+    assert seen["args"] == ["notify", "--result", "FAILURE", "--config", CONFIG_HOSTILE]
+
+
+def test_an_empty_config_adds_no_flag(runs, tmp_path):
+    call = only_sh(run_of(runs, "config_empty"))
+    assert "--config" not in call["script"] and "TRELLO_NOTIFY_CONFIG" not in call["env"]
+    status, seen = run_in_shell(tmp_path, call)
+    assert seen["args"] == ["notify", "--result", "FAILURE"]
 
 
 # --------------------------------------------------------------------------- 3. the notifier fails
@@ -587,5 +629,13 @@ def test_step_help_text_names_every_option():
         "result",
         "command",
         "dryRun",
+        "config",
     ):
         assert f"<code>{option}</code>" in text, option
+
+
+def test_the_policy_file_is_documented_for_both_ways():
+    assert "trelloNotify(config: 'ci/trello.yml')" in JENKINSFILE.read_text()
+    assert "JENKINS_TRELLO_CONFIG=ci/trello.yml" in JENKINSFILE.read_text()
+    assert "trelloNotify(config: 'ci/trello.yml')" in STEP.read_text()
+    assert "config: 'ci/trello.yml'" in STEP_HELP.read_text()

@@ -9,6 +9,9 @@
 //     post { always { trelloNotify(board: 'AbCdEf12', list: 'Broken builds') } }
 //   }
 //
+// or, with the team's policy file (routes, labels, members, card text) in the
+// repository: trelloNotify(config: 'ci/trello.yml')
+//
 // It runs `jenkins-trello notify --result <currentBuild.currentResult>` once,
 // with the Trello and Jenkins secrets bound by withCredentials. The job name,
 // build number and build URL reach the CLI through Jenkins' own JOB_NAME,
@@ -37,7 +40,7 @@ def call(Map args = [:]) {
 
     List<String> known = ['board', 'list', 'doneList', 'apiUrl', 'jenkinsUrl',
                           'trelloCredentialsId', 'trelloTokenCredentialsId', 'jenkinsCredentialsId',
-                          'result', 'command', 'dryRun']
+                          'result', 'command', 'dryRun', 'config']
     List<String> unknown = []
     for (Object key : opts.keySet()) {
         if (!known.contains(String.valueOf(key))) {
@@ -79,6 +82,9 @@ def call(Map args = [:]) {
         addSetting(envVars, 'TRELLO_DONE_LIST', opts.doneList)
         addSetting(envVars, 'TRELLO_API_URL', opts.apiUrl)
         addSetting(envVars, 'JENKINS_URL', opts.jenkinsUrl)
+        // The policy file: a path relative to the workspace (sh runs there) or
+        // absolute on the agent. Like every value it travels in the environment.
+        addSetting(envVars, 'TRELLO_NOTIFY_CONFIG', opts.config)
 
         // A constant script: the shell expands the variables. TRELLO_NOTIFY_CMD
         // is left unquoted on purpose so that a command such as
@@ -86,6 +92,9 @@ def call(Map args = [:]) {
         // shell splits it into words but never parses it as shell code, and
         // `set -f` turns off globbing of those words.
         String script = 'set -f; $TRELLO_NOTIFY_CMD notify --result "$TRELLO_NOTIFY_RESULT"'
+        if (opts.config != null && String.valueOf(opts.config) != '') {
+            script += ' --config "$TRELLO_NOTIFY_CONFIG"'
+        }
         // true, or 'true' (e.g. from a string build parameter); 'false' is false.
         if (String.valueOf(opts.dryRun).trim().equalsIgnoreCase('true')) {
             script += ' --dry-run'

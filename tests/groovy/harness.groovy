@@ -360,6 +360,19 @@ emit('hostile_values') {
         command: 'fake-notifier --first *',
     ])
 }
+emit('config_relative') {
+    runStep(stepFile, SECRETS, BASE_ENV, [currentResult: 'FAILURE'], [config: 'ci/trello.yml', dryRun: true])
+}
+emit('config_absolute') {
+    runStep(stepFile, SECRETS, BASE_ENV, [currentResult: 'UNSTABLE'], [config: '/etc/jenkins-trello/team.yml'])
+}
+emit('config_empty') {
+    runStep(stepFile, SECRETS, BASE_ENV, [currentResult: 'FAILURE'], [config: ''])
+}
+emit('config_hostile') {
+    runStep(stepFile, SECRETS, BASE_ENV, [currentResult: 'FAILURE'],
+            [config: 'ci/a b;touch pwned-by-config $(touch pwned-by-subst)*.yml'])
+}
 emit('unknown_option') {
     runStep(stepFile, SECRETS, BASE_ENV, [currentResult: 'FAILURE'], [borad: 'AbCdEf12'])
 }
