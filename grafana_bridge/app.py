@@ -339,7 +339,6 @@ class BridgeApp:
             "group": group.name,
             "groupStatus": group.status,
             "route": route.name,
-            "board": route.board,
             "action": outcome.action,
             "card": outcome.card_id,
             "cardUrl": outcome.card_url,
