@@ -355,10 +355,13 @@ class BridgeApp:
                          board_name: str, deadline: float) -> int:
         """A group whose route moved: close its open cards on the policy's other alert boards; returns how many.
 
-        Only on a create, reopen or resolve, and only with several alert boards:
-        one shared read per other board.
+        Only on a create, reopen or resolve, and only when the policy names
+        other alert boards (its alert routes' boards and its default board,
+        where the environment-only set-up put every card): one shared read per
+        other board.
         """
-        others = list(dict.fromkeys(r.board for r in policy.alerts if not r.skip and r.board != route.board))
+        named = [*(r.board for r in policy.alerts if not r.skip), policy.board]
+        others = [b for b in dict.fromkeys(named) if b and b != route.board]
         closed = 0
         for other in others:
             board = self.reader(other).get(deadline)
