@@ -748,3 +748,39 @@ archive:
         path.write_text("version: 1\nalerts: {routes: [{id: x, bogus: 1}]}\n")
         code, out, err = _run(["doctor", "--config", str(path)], env)
         assert code == 2 and out.splitlines()[0].startswith("FAIL JENKINS_TRELLO_CONFIG")
+
+
+def test_concurrent_webhooks_for_one_route_board_share_its_reads():
+    import threading
+
+    with trello() as t:
+        other, _ = add_board(t, "Storm")
+        text = f"version: 1\ntrello: {{board: {other}}}\n"  # one board: no other board to look at
+        with policy_bridge(t, text) as b:
+            reader = b.app.reader(other)
+            slow = reader._fetch
+
+            def fetch():
+                time.sleep(0.3)  # a slow Trello: webhooks pile up behind the read in flight
+                return slow()
+
+            reader._fetch = fetch
+            t.emu.reset_log()
+            results: list = []
+            start = threading.Barrier(8)
+
+            def send(i: int) -> None:
+                start.wait()
+                results.append(b.post(am(f"Storm{i}")))
+
+            threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(30)
+            assert [r.status_code for r in results] == [200] * 8
+            assert len(t.emu.cards(other)) == 8
+            reads = [r for r in t.emu.request_log if r.method == "GET"]
+            # unshared: 16 (a find and a twin check each); shared: a few rounds
+            assert 2 <= len(reads) <= 6, len(reads)
+            assert all(r.path == f"/1/boards/{other}" for r in reads)
