@@ -182,7 +182,7 @@ def route_want(group: AlertGroup, card: Card | None, ignore_no_data: bool = Fals
 
 
 def board_settings(want: Want, route: Route, board: Board, values: Mapping[str, str],
-                   people: Sequence[tuple[str, str]]) -> Want:
+                   people: Sequence[tuple[str, str]], has_card: bool = True) -> Want:
     """The want with the route's labels, members and ``on_resolve`` list resolved against the board (pure).
 
     Labels by name or colour (a missing one becomes a ``CreateLabel`` that the
@@ -190,7 +190,8 @@ def board_settings(want: Want, route: Route, board: Board, values: Mapping[str, 
     group's label value (e.g. severity) to a label, and the board's labels that
     ``labels_from`` may give are the managed ones, so a value change swaps only
     those. Members only ever reach a create. Raises LookupError when the
-    ``on_resolve`` move list is not on the board.
+    ``on_resolve`` move list is not on the board and a card would move there
+    (``has_card``: a resolve with no card moves nothing, so it needs no list).
     """
     pairs = [(lab.id, lab.name, lab.color) for lab in board.labels]
     value_specs = labels_from(route.labels_from, values)
@@ -200,7 +201,7 @@ def board_settings(want: Want, route: Route, board: Board, values: Mapping[str, 
     members, _absent = resolve_members(route.members, (), people,
                                        [(m.id, m.username, m.full_name) for m in board.members])
     fix_list = ""
-    if not want.open and want.on_fix == "move":
+    if not want.open and want.on_fix == "move" and has_card:
         fix_list = resolve_list(board.lists, route.on_fix.list)
     seen = {n.ref for n in new}
     return dataclasses.replace(
@@ -316,7 +317,7 @@ class BridgeApp:
                 log.warning(json.dumps({"event": "template", "route": route.name, "group": group.name[:200],
                                         "warning": problem[:300]}))
             try:
-                want = board_settings(want, route, board, values, policy.people)
+                want = board_settings(want, route, board, values, policy.people, has_card=bool(existing))
                 list_id = resolve_list(board.lists, route.list) if needs_intake_list(want, existing) else ""
             except LookupError as exc:
                 raise TrelloError(f"resolve the list of route {route.name}", None, str(exc)) from None

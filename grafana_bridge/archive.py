@@ -585,6 +585,9 @@ def command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         client = cfg.client(timeout=limits.timeout, retry_seconds=limits.retry_seconds)
         sweeps = sweeps_for(args, policy)
         labelled = policy.source != "<environment>" and sweeps == policy.archive
+        if not sweeps:  # ``archive: []``: the file turned the sweeps off
+            sys.stdout.write(f"no archive sweeps in {policy.source}: nothing to do\n")
+            return 0
         worst = 0
         for sweep in sweeps:
             code = run(client, sweep.board, sweep.list, sweep.days, dry_run=bool(getattr(args, "dry_run", False)),

@@ -377,6 +377,16 @@ def test_on_resolve_move_and_the_way_back_to_the_intake_list():
         assert len(t.bridge_cards(include_closed=True)) == 1
 
 
+def test_on_resolve_move_to_a_missing_list_only_matters_when_a_card_moves():
+    with trello() as t, policy_bridge(t, "version: 1\nalerts: {routes: [{id: m, on_resolve: {move: Nope}}]}\n") as b:
+        firing = am("Api")
+        answer, counted = post(b, t, resolved(firing))  # no card: nothing moves, no list needed
+        assert (answer["action"], counted.reads, counted.writes) == ("unchanged", 1, 0)
+        post(b, t, firing)
+        r = b.post(resolved(firing))
+        assert r.status_code == 503 and "Nope" in r.json()["error"]  # a setting doctor reports; retried
+
+
 COMMENT_ONLY = """
 version: 1
 alerts:
@@ -706,6 +716,17 @@ archive:
         code, out, err = _run(["archive", "--config", str(path), "--dry-run"], env)
         assert code == 2
         assert "list 'Nope'" in err and out.splitlines()[-1] == f"board {other} list 'Done': would archive 1, kept 0"
+
+
+def test_archive_with_sweeps_turned_off_does_nothing(tmp_path):
+    with trello() as t:
+        path = tmp_path / "p.yml"
+        path.write_text("version: 1\narchive: []\n")
+        env = {"TRELLO_API_KEY": KEY, "TRELLO_TOKEN": TOKEN, "TRELLO_BOARD": t.board, "TRELLO_API_URL": t.emu.url}
+        t.emu.reset_log()
+        code, out, err = _run(["archive", "--config", str(path)], env)
+        assert (code, out) == (0, f"no archive sweeps in {path}: nothing to do\n")
+        assert len(t.emu.request_log) == 0
 
 
 def test_archive_from_the_environment_alone_is_one_sweep_as_before():
