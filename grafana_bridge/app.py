@@ -17,15 +17,35 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from jenkins_trello.cards import Board, Card, alert_key, resolve_list, snapshot_board
+from jenkins_trello.cards import Board, Card, alert_key, resolve_list, snapshot_board, to_card
 from jenkins_trello.config import TrelloConfig
-from jenkins_trello.lifecycle import Want, apply, fit, plan
-from jenkins_trello.text import clean_text
+from jenkins_trello.lifecycle import (
+    Archive,
+    Comment,
+    Op,
+    Want,
+    apply,
+    card_labels,
+    fit,
+    is_fixed,
+    labels_from,
+    labels_from_all,
+    needs_intake_list,
+    needs_reopen_read,
+    plan,
+    reopen_candidate,
+    resolve_labels,
+)
+from jenkins_trello.people import resolve_members
+from jenkins_trello.policy import Policy, Route, policy_from_env
+from jenkins_trello.routes import alert_route
+from jenkins_trello.templates import render_or_default
+from jenkins_trello.text import clean_text, md_link
 from jenkins_trello.trello import TrelloClient, TrelloError
 
 from . import render
@@ -92,31 +112,116 @@ def effective(group: AlertGroup, ignore_no_data: bool = False) -> AlertGroup | N
     return dataclasses.replace(group, alerts=alerts, no_data=False) if alerts else None
 
 
+def group_labels(group: AlertGroup) -> dict[str, str]:
+    """The labels a route's matchers see: groupLabels over commonLabels (legacy: its tags are commonLabels)."""
+    return {**dict(group.common_labels), **dict(group.group_labels)}
+
+
 def group_want(group: AlertGroup, card: Card | None, ignore_no_data: bool = False) -> Want:
-    """The desired card for an alert group, given its current card (pure).
+    """The desired card for an alert group, given its current card, with the built-in texts (pure).
 
     The card's marker holds the firing set, so a truncated list can be merged
     with it, and a repeat with the same firing set makes no write at all.
     """
-    previous = decode_state(card.state) if card is not None else None
+    return route_want(group, card, ignore_no_data)[0]
+
+
+def _text(route: Route | None, kind: str, variables: Callable[[], Mapping[str, Any]], default: str,
+          problems: list[str]) -> str:
+    """A route's template for ``kind`` rendered, else the built-in ``default`` (the reason goes to ``problems``)."""
+    src = route.template(kind) if route is not None else None
+    if not src:
+        return default
+    text, reason = render_or_default(src, variables(), kind, default)
+    if reason:
+        problems.append(reason)
+    return text
+
+
+def route_want(group: AlertGroup, card: Card | None, ignore_no_data: bool = False, route: Route | None = None,
+               ) -> tuple[Want, tuple[str, ...]]:
+    """The desired card (texts from the route's templates, else built in) and why a template fell back (pure).
+
+    A card marked resolved (``on_resolve`` comment/move) is history: the group
+    fires again from nothing, so its comment says what fires now, and that
+    comment is also the one written when the card comes back.
+    """
+    fixed = card is not None and is_fixed(card.state)
+    previous = frozenset() if fixed else decode_state(card.state) if card is not None else None
     counted = effective(group, ignore_no_data)
     if counted is None:
         # no change: keep whatever is there (an open card stays as it is; none is created)
-        return Want(open=card is not None, state=card.state if card else "")
+        return Want(open=card is not None, state=card.state if card else ""), ()
     group = counted
     firing = next_firing(group, previous)
+    problems: list[str] = []
+    cache: dict[str, Mapping[str, Any]] = {}
+
+    def variables() -> Mapping[str, Any]:
+        if "v" not in cache:
+            cache["v"] = render.alert_variables(group, firing, previous)
+        return cache["v"]
+
+    on_fix = route.on_fix.action if route is not None else "archive"
     if group.status == "resolved" or (not firing and not group.truncated):
         # "firing" with nothing firing in a complete list (every alert resolved, none left out) is resolved too;
         # a truncated list may have left the firing alerts out, so its "firing" status stands
-        return fit(Want(open=False, comment=render.resolved_comment(group)))
+        comment = _text(route, "comment", variables, render.resolved_comment(group), problems)
+        return fit(Want(open=False, comment=comment, on_fix=on_fix)), tuple(problems)
+    comment = _text(route, "comment", variables, render.change_comment(group, previous, firing), problems)
     return fit(Want(
         open=True,
-        name=render.card_name(group, firing),
-        desc=render.card_desc(group, firing),
+        name=_text(route, "name", variables, render.card_name(group, firing), problems),
+        desc=_text(route, "desc", variables, render.card_desc(group, firing), problems),
         state=encode_state(firing),
-        comment=render.change_comment(group, previous, firing),
+        comment=comment,
         rewrite=True,
-    ))
+        on_fix=on_fix,
+        again=f"Firing again.\n\n{comment}" if fixed else "",
+    )), tuple(problems)
+
+
+def board_settings(want: Want, route: Route, board: Board, values: Mapping[str, str],
+                   people: Sequence[tuple[str, str]], has_card: bool = True) -> Want:
+    """The want with the route's labels, members and ``on_resolve`` list resolved against the board (pure).
+
+    Labels by name or colour (a missing one becomes a ``CreateLabel`` that the
+    plan makes once, only when a write uses it); ``labels_from`` maps the
+    group's label value (e.g. severity) to a label, and the board's labels that
+    ``labels_from`` may give are the managed ones, so a value change swaps only
+    those. Members only ever reach a create. Raises LookupError when the
+    ``on_resolve`` move list is not on the board and a card would move there
+    (``has_card``: a resolve with no card moves nothing, so it needs no list).
+    """
+    pairs = [(lab.id, lab.name, lab.color) for lab in board.labels]
+    value_specs = labels_from(route.labels_from, values)
+    ids, new = card_labels(board.id or route.board, tuple(route.labels) + value_specs, pairs)
+    value_ids, value_new = card_labels(board.id or route.board, value_specs, pairs)
+    managed, _missing = resolve_labels(labels_from_all(route.labels_from), pairs)
+    members, _absent = resolve_members(route.members, (), people,
+                                       [(m.id, m.username, m.full_name) for m in board.members])
+    fix_list = ""
+    if not want.open and want.on_fix == "move" and has_card:
+        fix_list = resolve_list(board.lists, route.on_fix.list)
+    seen = {n.ref for n in new}
+    return dataclasses.replace(
+        want, label_ids=ids, member_ids=members, new_labels=new + tuple(n for n in value_new if n.ref not in seen),
+        managed_label_ids=managed if route.labels_from else (), value_label_ids=value_ids if route.labels_from else (),
+        fix_list_id=fix_list)
+
+
+def moved_ops(cards: Sequence[Card], resolved: bool, new_url: str | None, board_name: str) -> list[Op]:
+    """Close a group's cards left on a board its route no longer uses: comment (linking the new card), archive."""
+    if resolved:
+        text = "Resolved. This alert group's cards now go to another board, so this card is archived here."
+    else:
+        where = md_link("its card on " + (board_name or "the route's board"), new_url) if new_url else \
+            "another board"
+        text = f"This alert group's cards now go to another board: see {where}. Archived here."
+    ops: list[Op] = []
+    for card in cards:
+        ops += [Comment(card.id, text), Archive(card.id)]
+    return ops
 
 
 def _depth_ok(doc: Any, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -133,10 +238,18 @@ def _depth_ok(doc: Any, limit: int = MAX_JSON_DEPTH) -> bool:
 
 
 class BridgeApp:
-    """WSGI callable. One instance per process; safe for many threads."""
+    """WSGI callable. One instance per process; safe for many threads.
+
+    ``policy`` is the parsed policy file (default: the environment alone, one
+    catch-all route on ``trello.board``). ``set_policy`` swaps it in one
+    assignment, so each webhook reads one policy from start to end and a
+    reload never mixes two. Each board gets its own ``SharedReader`` (created
+    on first use), so concurrent webhooks for one board share one read.
+    """
 
     def __init__(self, trello: TrelloConfig, auth: AuthConfig, options: Options = Options(),
-                 client: TrelloClient | None = None, clock: Callable[[], float] = time.time) -> None:
+                 client: TrelloClient | None = None, clock: Callable[[], float] = time.time,
+                 policy: Policy | None = None) -> None:
         if not auth.configured and not options.no_auth:
             raise ValueError("no bridge credentials configured (set GRAFANA_BRIDGE_TOKEN, GRAFANA_BRIDGE_USER "
                              "and GRAFANA_BRIDGE_PASSWORD, or GRAFANA_BRIDGE_HMAC_SECRET; or pass --no-auth)")
@@ -146,52 +259,119 @@ class BridgeApp:
         self.client = client or trello.client(retry_seconds=ANSWER_SECONDS)
         self.clock = clock
         self.metrics = Metrics()
-        self.board = SharedReader(self._read_board)
+        self.policy = policy or policy_from_env({"TRELLO_BOARD": trello.board, "TRELLO_LIST": trello.list,
+                                                 "TRELLO_DONE_LIST": trello.done_list})
+        self.board = SharedReader(lambda: self._read_board(self.trello.board))
+        self._readers: dict[str, SharedReader[Board]] = {trello.board: self.board}
+        self._readers_lock = threading.Lock()
         self.locks = KeyLocks()
         self._large = threading.BoundedSemaphore(LARGE_BODY_SLOTS)
 
+    def set_policy(self, policy: Policy) -> None:
+        """Use ``policy`` for the next webhooks (one assignment: a webhook in flight keeps the one it read)."""
+        self.policy = policy
+
     # ---------------------------------------------------------------- Trello side
 
-    def _read_board(self) -> Board:
-        return snapshot_board(self.client.board_snapshot(self.trello.board))
+    def _read_board(self, board: str) -> Board:
+        return snapshot_board(self.client.board_snapshot(board))
+
+    def reader(self, board: str) -> SharedReader[Board]:
+        """The shared reader of one board, made on first use."""
+        with self._readers_lock:
+            found = self._readers.get(board)
+            if found is None:
+                found = self._readers[board] = SharedReader(lambda: self._read_board(board))
+            return found
+
+    @property
+    def board_reads(self) -> int:
+        with self._readers_lock:
+            return sum(r.reads for r in self._readers.values())
 
     def handle(self, group: AlertGroup, deadline: float) -> dict[str, Any]:
         """Bring the group's card up to date; returns the JSON summary. Raises TrelloError/Timeout."""
+        policy = self.policy  # one policy for the whole webhook, whatever a reload does meanwhile
         counted = effective(group, self.options.ignore_no_data)
+        base = {"status": "ok", "source": group.source, "group": group.name, "groupStatus": group.status,
+                "action": "ignored", "card": None, "cardUrl": None, "writes": 0, "firing": None,
+                "duplicatesArchived": 0}
         if counted is None:
             # legacy paused/pending (or no data with --ignore-no-data): no Trello request at all
-            return {"status": "ok", "source": group.source, "group": group.name, "groupStatus": group.status,
-                    "action": "ignored", "card": None, "cardUrl": None, "writes": 0, "firing": None,
-                    "duplicatesArchived": 0}
+            return base
+        values = group_labels(group)
+        route = alert_route(policy, values, group.source, group.sender or "")
+        if route is None or route.skip:
+            # no Trello request at all: the policy leaves this group alone
+            reason = "no route" if route is None else f"route {route.name} skips"
+            return {**base, "route": route.name if route else None, "reason": reason}
         key = alert_key(group.identity)
+        moved = 0
         with self.locks.hold(key, deadline), self.client.deadline(max(0.1, deadline - time.monotonic())):
-            board = self.board.get(deadline)
+            reader = self.reader(route.board)
+            board = reader.get(deadline)
             existing = board.cards_for(key)
-            want = group_want(counted, existing[0] if existing else None)
-            list_id = ""
-            if want.open and not existing:
-                try:
-                    list_id = resolve_list(board.lists, self.trello.list)
-                except LookupError as exc:
-                    raise TrelloError("resolve TRELLO_LIST", None, str(exc)) from None
-            ops, keep = plan(key, lambda _c: want, board, list_id)
-            outcome = apply(self.client, key, ops, keep, lambda: self.board.get(deadline))
+            want, problems = route_want(counted, existing[0] if existing else None, self.options.ignore_no_data,
+                                        route)
+            for problem in problems:
+                log.warning(json.dumps({"event": "template", "route": route.name, "group": group.name[:200],
+                                        "warning": problem[:300]}))
+            try:
+                want = board_settings(want, route, board, values, policy.people, has_card=bool(existing))
+                list_id = resolve_list(board.lists, route.list) if needs_intake_list(want, existing) else ""
+            except LookupError as exc:
+                raise TrelloError(f"resolve the list of route {route.name}", None, str(exc)) from None
+            reopen = None
+            if needs_reopen_read(want, existing, route.reopen_within):
+                closed = [c for c in (to_card(r, closed_too=True) for r in self.client.closed_cards(route.board)
+                                      if isinstance(r, dict)) if c is not None]
+                reopen = reopen_candidate(closed, key, self.clock(), route.reopen_within)
+            if reopen is not None:
+                want = dataclasses.replace(want, again=f"Firing again: card reopened.\n\n{want.comment}")
+            ops, keep = plan(key, lambda _card: want, board, list_id, reopen=reopen)
+            outcome = apply(self.client, key, ops, keep, lambda: reader.get(deadline))
+            if outcome.action in ("created", "reopened") or not want.open:
+                moved = self._close_elsewhere(policy, route, key, not want.open, outcome.card_url, board.name,
+                                              deadline)
         firing = decode_state(want.state) if want.open else frozenset()
         return {
             "status": "ok",
             "source": group.source,
             "group": group.name,
             "groupStatus": group.status,
+            "route": route.name,
             "action": outcome.action,
             "card": outcome.card_id,
             "cardUrl": outcome.card_url,
-            "writes": outcome.writes,
+            "writes": outcome.writes + 2 * moved,
             "firing": len(firing) if firing is not None else None,
             "duplicatesArchived": outcome.twins_archived,
+            **({"movedArchived": moved} if moved else {}),
             **({"alertsLeftOut": group.left_out,
                 "note": f"only the first {MAX_ALERTS} alerts of this notification were read"}
                if group.left_out else {}),
         }
+
+    def _close_elsewhere(self, policy: Policy, route: Route, key: str, resolved: bool, new_url: str | None,
+                         board_name: str, deadline: float) -> int:
+        """A group whose route moved: close its open cards on the policy's other alert boards; returns how many.
+
+        Only on a create, reopen or resolve, and only when the policy names
+        other alert boards (its alert routes' boards and its default board,
+        where the environment-only set-up put every card): one shared read per
+        other board.
+        """
+        named = [*(r.board for r in policy.alerts if not r.skip), policy.board]
+        others = [b for b in dict.fromkeys(named) if b and b != route.board]
+        closed = 0
+        for other in others:
+            board = self.reader(other).get(deadline)
+            cards = board.cards_for(key)
+            if cards:
+                ops = moved_ops(cards, resolved, new_url, board_name)
+                apply(self.client, key, ops, None, lambda b=board: b)
+                closed += len(cards)
+        return closed
 
     # ---------------------------------------------------------------- HTTP side
 
@@ -252,7 +432,7 @@ class BridgeApp:
                 "grafana_bridge_trello_rate_limited_total": s.rate_limited,
                 "grafana_bridge_trello_failures_total": s.failures,
                 "grafana_bridge_trello_seconds_total": round(s.seconds, 6),
-                "grafana_bridge_board_reads_total": self.board.reads,
+                "grafana_bridge_board_reads_total": self.board_reads,
             }
             text = self.metrics.render(gauges).encode()
             return 200, text, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
@@ -318,6 +498,8 @@ class BridgeApp:
         self.metrics.inc("grafana_bridge_webhooks_total", outcome=summary["action"])
         log.info(json.dumps({"event": "webhook", "status": 200, "source": group.source, "group": group.name[:200],
                              **({"sender": group.sender} if group.sender else {}),
+                             **({"route": summary["route"]} if "route" in summary else {}),
+                             **({"reason": summary["reason"]} if "reason" in summary else {}),
                              "action": summary["action"], "writes": summary["writes"],
                              "ms": round((time.monotonic() - started) * 1000, 1)}))
         return 200, summary, {}

@@ -71,9 +71,12 @@ from typing import NamedTuple, TextIO
 
 from jenkins_trello.cards import ListNotFound, resolve_list
 from jenkins_trello.config import ConfigError, Limits, TrelloConfig
+from jenkins_trello.policy import DEFAULT_ARCHIVE_DAYS, Policy, Sweep, load_policy
 from jenkins_trello.settings import checked_board_read, list_missing
 from jenkins_trello.text import one_line
 from jenkins_trello.trello import TrelloAuthError, TrelloClient, TrelloError, TrelloNotFound
+
+from .edge import trello_env
 
 PROG = "grafana-bridge"
 
@@ -446,8 +449,12 @@ def _archive_all(client: TrelloClient, todo: Sequence[Decision], *, out: TextIO,
 
 def run(client: TrelloClient, board: str, list_name: str, days: float, *, dry_run: bool, now: datetime,
         out: TextIO, err: TextIO, workers: int = 4, verbose: bool = False, page_size: int = PAGE_SIZE,
-        max_pages: int = MAX_PAGES) -> int:
+        max_pages: int = MAX_PAGES, label: str = "") -> int:
     """The archival run; returns the exit code (0, 1 or 2, see the module docstring).
+
+    ``label`` (a policy sweep's board and list) starts the summary line and the
+    error lines, so several sweeps in one run stay apart; "" keeps the lines
+    as they always were.
 
     Reads the board once (lists with their open cards), reads the history only
     if some Done card was active since the cutoff, then archives with one write
@@ -458,6 +465,7 @@ def run(client: TrelloClient, board: str, list_name: str, days: float, *, dry_ru
         return 2
     now = parse_time(now) or datetime.now(timezone.utc)
     cutoff = now - timedelta(days=days)
+    prefix = f"{label}: " if label else ""
     try:
         lists = checked_board_read(client, board, client.base_url,
                                    lambda: client.board_lists(board, card_fields=CARD_FIELDS))
@@ -469,21 +477,24 @@ def run(client: TrelloClient, board: str, list_name: str, days: float, *, dry_ru
         if recent:
             history = read_history(client, board, cutoff - SINCE_MARGIN, page_size=page_size, max_pages=max_pages)
     except ListNotFound as exc:
-        err.write(f"{PROG}: error: {list_missing('TRELLO_DONE_LIST', str(exc))} (or pass --list)\n")
+        if label:
+            err.write(f"{PROG}: error: {label}: {exc}: create the list or correct the sweep in the policy file\n")
+        else:
+            err.write(f"{PROG}: error: {list_missing('TRELLO_DONE_LIST', str(exc))} (or pass --list)\n")
         return 2
     except ConfigError as exc:  # key, token, board or API base: the message every command gives
-        err.write(f"{PROG}: error: {exc}\n")
+        err.write(f"{PROG}: error: {prefix}{exc}\n")
         return 2
     except TrelloNotFound as exc:
         if verbose:
             traceback.print_exc(file=err)
-        err.write(f"{PROG}: error: board {one_line(board, 60)!r} was not found or this token cannot see it "
-                  f"(check TRELLO_BOARD): {one_line(exc, 200)}\n")
+        err.write(f"{PROG}: error: {prefix}board {one_line(board, 60)!r} was not found or this token cannot see it "
+                  f"(check {'the policy file' if label else 'TRELLO_BOARD'}): {one_line(exc, 200)}\n")
         return 2
     except TrelloError as exc:
         if verbose:
             traceback.print_exc(file=err)
-        err.write(f"{PROG}: error: {one_line(exc, 300)}\n")
+        err.write(f"{PROG}: error: {prefix}{one_line(exc, 300)}\n")
         return 1
 
     decisions = decide(cards, history.actions, done_id, now, days, history.complete)
@@ -498,7 +509,7 @@ def run(client: TrelloClient, board: str, list_name: str, days: float, *, dry_ru
     if dry_run:
         for d in todo:
             out.write(describe(d, "would archive") + "\n")
-        out.write(f"would archive {len(todo)}, kept {kept}\n")
+        out.write(f"{prefix}would archive {len(todo)}, kept {kept}\n")
         out.flush()
         return 1 if history_failed else 0
 
@@ -507,7 +518,7 @@ def run(client: TrelloClient, board: str, list_name: str, days: float, *, dry_ru
                   f" that have been there for more than {days:g} days\n")
         err.flush()
     archived, failed = _archive_all(client, todo, out=out, err=err, workers=workers)
-    out.write(f"archived {archived}, kept {kept}, failed {failed}\n")
+    out.write(f"{prefix}archived {archived}, kept {kept}, failed {failed}\n")
     out.flush()
     return 1 if failed or history_failed else 0
 
@@ -531,10 +542,14 @@ def _positive_days(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``[--list Done] [--days 14] [--dry-run] [--verbose]`` (the documented flags)."""
+    """``[--list Done] [--days 14] [--dry-run] [--verbose]`` (the documented flags).
+
+    Without ``--list`` and ``--days`` the run covers every ``archive:`` sweep of
+    the policy; with either, one sweep of the default board, as before policies.
+    """
     parser.add_argument("--list", dest="list", default=None, metavar="NAME_OR_ID",
                         help="the Done list, by name or id (default: $TRELLO_DONE_LIST, else 'Done')")
-    parser.add_argument("--days", type=_positive_days, default=14.0,
+    parser.add_argument("--days", type=_positive_days, default=None,
                         help="archive cards that entered the list more than this many days ago (default: 14)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be archived, write nothing")
     if "--verbose" not in parser._option_string_actions:  # the top-level parser may define it already
@@ -542,17 +557,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help="tracebacks on errors")
 
 
+def sweeps_for(args: argparse.Namespace, policy: Policy) -> tuple[Sweep, ...]:
+    """What one run archives (pure): every sweep of the policy, or one on the default board with the flags.
+
+    ``--list`` or ``--days`` keep their meaning from before policy files (one
+    sweep of the default board), so existing cron lines do exactly what they did.
+    """
+    flag_list = (getattr(args, "list", None) or "").strip()
+    flag_days = getattr(args, "days", None)
+    if flag_list or flag_days is not None:
+        return (Sweep(policy.board, flag_list or policy.done_list,
+                      DEFAULT_ARCHIVE_DAYS if flag_days is None else flag_days),)
+    return policy.archive
+
+
 def command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """Configuration from ``env``, the shared Trello client, then ``run``; returns the exit code."""
+    """Policy and configuration from ``env``, the shared Trello client, then ``run`` per sweep; the worst exit code.
+
+    A policy from the environment alone is one sweep with today's output; a
+    policy file's sweeps each end with a summary line naming the board and list.
+    """
     verbose = bool(getattr(args, "verbose", False))
     try:
-        cfg = TrelloConfig.from_env(env)
+        policy = load_policy(getattr(args, "config", None), env)
+        cfg = TrelloConfig.from_env(trello_env(env, policy))
         limits = Limits.from_env(env)  # JENKINS_TRELLO_TIMEOUT / JENKINS_TRELLO_RETRY_SECONDS, as for notify
-        list_name = (getattr(args, "list", None) or "").strip() or cfg.done_list
-        days = getattr(args, "days", 14.0)
         client = cfg.client(timeout=limits.timeout, retry_seconds=limits.retry_seconds)
-        return run(client, cfg.board, list_name, days, dry_run=bool(getattr(args, "dry_run", False)),
-                   now=datetime.now(timezone.utc), out=sys.stdout, err=sys.stderr, verbose=verbose)
+        sweeps = sweeps_for(args, policy)
+        labelled = policy.source != "<environment>" and sweeps == policy.archive
+        if not sweeps:  # ``archive: []``: the file turned the sweeps off
+            sys.stdout.write(f"no archive sweeps in {policy.source}: nothing to do\n")
+            return 0
+        worst = 0
+        for sweep in sweeps:
+            code = run(client, sweep.board, sweep.list, sweep.days, dry_run=bool(getattr(args, "dry_run", False)),
+                       now=datetime.now(timezone.utc), out=sys.stdout, err=sys.stderr, verbose=verbose,
+                       label=f"board {sweep.board} list {sweep.list!r}" if labelled else "")
+            worst = max(worst, code)
+        return worst
     except ConfigError as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return 2
@@ -565,5 +607,5 @@ def command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 __all__ = [
     "Decision", "History", "add_arguments", "command", "decide", "describe", "entered_done_at", "parse_time",
-    "read_history", "run",
+    "read_history", "run", "sweeps_for",
 ]

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
@@ -143,9 +144,25 @@ def auth_checks(env: Mapping[str, str], no_auth: bool = False) -> list:
 
 
 def doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from jenkins_trello.doctor import exit_code, trello_checks
+    from jenkins_trello.config import Limits, TrelloConfig
+    from jenkins_trello.doctor import DOCTOR_RETRY_SECONDS, exit_code, trello_checks
 
-    checks = trello_checks(env, ("TRELLO_LIST", "TRELLO_DONE_LIST")) + auth_checks(env, args.no_auth)
+    from .edge import load_checks, policy_checks, trello_env
+
+    policy, problems = load_checks(getattr(args, "config", None), env)
+    if policy is None:
+        checks = list(problems) + auth_checks(env, args.no_auth)
+    else:
+        tenv = trello_env(env, policy)
+        checks = trello_checks(tenv, ("TRELLO_LIST", "TRELLO_DONE_LIST"))
+        if policy.source != "<environment>" and all(c.ok for c in checks):
+            # the file's alert boards and sweeps, one line each (the default board was checked above)
+            cfg = TrelloConfig.from_env(tenv)
+            limits = Limits.from_env(tenv)
+            client = cfg.client(timeout=limits.timeout,
+                                retry_seconds=min(limits.retry_seconds, DOCTOR_RETRY_SECONDS))
+            checks += policy_checks(policy, client, cfg.api_url)
+        checks += auth_checks(env, args.no_auth)
     for check in checks:
         sys.stdout.write(check.line() + "\n")
     sys.stdout.flush()
@@ -183,6 +200,44 @@ def check_trello_at_start(app: object, log: logging.Logger) -> None:
         raise ConfigError(list_missing("TRELLO_LIST", str(exc))) from None
 
 
+def reload_policy(app: object, path: str | None, env: Mapping[str, str], log: logging.Logger) -> bool:
+    """Read and validate the policy again; a good one replaces the app's, a bad one keeps it (logged why).
+
+    One JSON line either way, so the log says which policy the next webhooks use.
+    """
+    from jenkins_trello.policy import load_policy
+
+    with _RELOAD:  # two quick SIGHUPs: the later read is the one that stays
+        try:
+            policy = load_policy(path, env)
+        except ConfigError as exc:
+            problems = getattr(exc, "problems", None) or [exc]
+            log.error(json.dumps({"event": "policy reload", "status": "kept the previous policy",
+                                  "error": str(exc)[:500], "problems": len(problems)}))
+            return False
+        app.set_policy(policy)  # type: ignore[attr-defined]
+    log.info(json.dumps({"event": "policy reload", "status": "loaded", "policy": policy.source,
+                         "alertRoutes": [r.name for r in policy.alerts], "boards": list(policy.boards())}))
+    return True
+
+
+_RELOAD = threading.Lock()
+
+
+def install_reload(app: object, path: str | None, env: Mapping[str, str], log: logging.Logger) -> None:
+    """SIGHUP re-reads the policy file. The reload runs in its own thread, never inside the signal handler."""
+    import signal
+
+    if not hasattr(signal, "SIGHUP"):
+        return
+
+    def on_hup(_signum: int, _frame: object) -> None:
+        threading.Thread(target=reload_policy, args=(app, path, env, log), name="policy-reload",
+                         daemon=True).start()
+
+    signal.signal(signal.SIGHUP, on_hup)
+
+
 def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from . import server
     from .wsgi import from_env
@@ -191,9 +246,12 @@ def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler], force=True)
     log = logging.getLogger("grafana_bridge")
+    from jenkins_trello.policy import load_policy
+
     try:
-        app = from_env(env, no_auth=args.no_auth, ignore_no_data=args.ignore_no_data)
-    except (ValueError, ConfigError) as exc:  # missing Trello settings, no bridge credentials
+        policy = load_policy(getattr(args, "config", None), env)
+        app = from_env(env, policy=policy, no_auth=args.no_auth, ignore_no_data=args.ignore_no_data)
+    except (ValueError, ConfigError) as exc:  # a bad policy file, missing Trello settings, no bridge credentials
         return _fail(str(exc))
     half = app.auth.warnings()
     if half:
@@ -221,8 +279,10 @@ def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or type(exc).__name__}")
     methods = [m for m, on in (("bearer", app.auth.token), ("basic", app.auth.basic_enabled),
                                ("hmac", app.auth.hmac_secret)) if on] or ["none (--no-auth)"]
+    install_reload(app, getattr(args, "config", None), env, log)
     log.info(json.dumps(
-        {"event": "start", "listen": f"http://{args.host}:{args.port}", "auth": methods, "board": app.trello.board}))
+        {"event": "start", "listen": f"http://{args.host}:{args.port}", "auth": methods, "board": app.trello.board,
+         "policy": app.policy.source, "alertRoutes": [r.name for r in app.policy.alerts]}))
     try:
         httpd.run()
     except KeyboardInterrupt:

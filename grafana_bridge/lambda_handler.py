@@ -1,7 +1,10 @@
 """AWS Lambda entry point: API Gateway (REST v1, HTTP API v2) and Function URL events -> the WSGI app.
 
 Handler: ``grafana_bridge.lambda_handler.handler``. Configuration comes from
-the function's environment, as for ``serve``. Keep the function timeout at or
+the function's environment, as for ``serve``; the policy file from
+``JENKINS_TRELLO_CONFIG`` (a path inside the function's package or a layer) or
+``JENKINS_TRELLO_CONFIG_YAML`` (the file's text itself), read once per cold
+start. Keep the function timeout at or
 under 29 s (API Gateway's limit); the app answers within 22 s.
 """
 
@@ -23,9 +26,12 @@ _app: BridgeApp | None = None
 def _application() -> BridgeApp:
     global _app
     if _app is None:  # built once per cold start, reused by warm invocations
+        import os
+
+        from .edge import lambda_policy
         from .wsgi import from_env
 
-        _app = from_env()
+        _app = from_env(os.environ, policy=lambda_policy(os.environ))
     return _app
 
 

@@ -1,6 +1,12 @@
-"""``application`` for any WSGI server, configured from the environment.
+"""``application`` for any WSGI server, configured from the environment and the policy file.
 
     gunicorn --workers 2 --threads 16 --timeout 30 'grafana_bridge.wsgi:application'
+
+The policy file is ``$JENKINS_TRELLO_CONFIG`` (none: the environment alone). Each
+worker reads it when it builds the app; under gunicorn, ``kill -HUP <master>``
+restarts the workers gracefully, and the new workers read the file again (a
+bad file makes the new workers fail to start: check it with
+``jenkins-trello check-config`` first).
 
 Set GRAFANA_BRIDGE_NO_AUTH=1 to run without credentials (the same as ``serve --no-auth``).
 """
@@ -11,18 +17,27 @@ import os
 from collections.abc import Mapping
 
 from jenkins_trello.config import TrelloConfig
+from jenkins_trello.policy import Policy, load_policy
 
 from .app import BridgeApp, Options
 from .auth import AuthConfig
+from .edge import trello_env
 
 
-def from_env(env: Mapping[str, str] = os.environ, **overrides: bool) -> BridgeApp:
+def from_env(env: Mapping[str, str] = os.environ, policy: Policy | None = None, **overrides: bool) -> BridgeApp:
+    """The app from ``env`` and ``policy`` (default: ``$JENKINS_TRELLO_CONFIG``, else the environment alone).
+
+    Raises ConfigError (PolicyError included) for a missing setting or a bad file.
+    """
+    if policy is None:
+        policy = load_policy(None, env)
     options = Options(
         no_auth=overrides.get("no_auth", env.get("GRAFANA_BRIDGE_NO_AUTH", "") in ("1", "true", "yes")),
         ignore_no_data=overrides.get("ignore_no_data",
                                      env.get("GRAFANA_BRIDGE_IGNORE_NO_DATA", "") in ("1", "true", "yes")),
     )
-    return BridgeApp(TrelloConfig.from_env(env), AuthConfig.from_env(env), options)
+    return BridgeApp(TrelloConfig.from_env(trello_env(env, policy)), AuthConfig.from_env(env), options,
+                     policy=policy)
 
 
 def __getattr__(name: str) -> BridgeApp:

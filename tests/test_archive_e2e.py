@@ -408,7 +408,8 @@ def test_command_configuration_and_usage_errors(emu, capsys):
     parser = argparse.ArgumentParser(prog="grafana-bridge archive")
     add_arguments(parser)
     args = parser.parse_args([])
-    assert (args.list, args.days, args.dry_run) == (None, 14.0, False)
+    # None: not given, so the policy's sweeps decide (the environment alone: one sweep of 14 days)
+    assert (args.list, args.days, args.dry_run) == (None, None, False)
     assert command(args, {"TRELLO_API_KEY": KEY}) == 2
     err = capsys.readouterr().err
     assert "TRELLO_TOKEN" in err and "TRELLO_BOARD" in err and err.count("\n") == 1
