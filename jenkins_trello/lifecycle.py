@@ -648,12 +648,13 @@ def apply(
     keep: Card | None,
     reread: Callable[[], Board],
 ) -> Outcome:
-    """Perform a plan in order; after a create (or a reopen), look once for a concurrent twin.
+    """Perform a plan in order; after a create, look once for a concurrent twin.
 
     Writes are not idempotent on Trello, so a create whose answer was lost may
     have happened twice; the twin check after creating is also what repairs that.
-    A reopened card is back among the open ones just like a created card, so a
-    concurrent writer may have created one meanwhile: the same check applies.
+    A reopen makes no new card, and its budget is one extra read (the closed
+    cards) and no more, so it skips the check: a twin a concurrent writer made
+    meanwhile is folded by the next plan for the key (``plan`` always folds twins).
     Each twin gets its comment (linking the kept card) before it is archived.
     The whole plan is checked before the first write (``ops_problem``), so a
     text Trello would refuse never leaves half a change behind. A
@@ -685,7 +686,6 @@ def apply(
             client.comment(op.card_id, op.text)
         elif isinstance(op, Update):
             client.update_card(op.card_id, **_update_fields(op, made))
-            created = created or op.closed is False
         elif isinstance(op, Archive):
             client.archive_card(op.card_id)
             if op.twin:
