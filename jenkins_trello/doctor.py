@@ -62,16 +62,21 @@ def _down(setting: str, exc: Exception) -> Check:
     return Check(False, setting, f"unreachable: {exc} (a service is down, not a setting wrong)", down=True)
 
 
+def _trello(env: Mapping[str, str], client: TrelloClient | None) -> tuple[TrelloConfig, TrelloClient]:
+    """The Trello settings and a client that gives up quickly: doctor reports a slow service as down."""
+    cfg = TrelloConfig.from_env(env)
+    limits = Limits.from_env(env)
+    return cfg, client or cfg.client(timeout=limits.timeout,
+                                     retry_seconds=min(limits.retry_seconds, DOCTOR_RETRY_SECONDS))
+
+
 def trello_checks(env: Mapping[str, str], list_settings: Sequence[str] = ("TRELLO_LIST",),
                   client: TrelloClient | None = None) -> list[Check]:
     """API base, key, token (its member), board (its name), and each named list setting."""
     try:
-        cfg = TrelloConfig.from_env(env)
-        limits = Limits.from_env(env)
+        cfg, client = _trello(env, client)
     except ConfigError as exc:
         return [from_message(str(exc))]
-    client = client or cfg.client(timeout=limits.timeout, retry_seconds=min(limits.retry_seconds,
-                                                                            DOCTOR_RETRY_SECONDS))
     out: list[Check] = []
     try:
         me = client.request("GET", "/members/me", "read member", params={"fields": "username,fullName"})
@@ -235,12 +240,9 @@ def policy_checks(env: Mapping[str, str], policy: Policy, client: TrelloClient |
     service down (exit 1); either way the checks of the other boards still run.
     """
     try:
-        cfg = TrelloConfig.from_env(env)
-        limits = Limits.from_env(env)
+        cfg, client = _trello(env, client)
     except ConfigError as exc:
         return [from_message(str(exc))]
-    client = client or cfg.client(timeout=limits.timeout, retry_seconds=min(limits.retry_seconds,
-                                                                            DOCTOR_RETRY_SECONDS))
     setting = policy.source
     out: list[Check] = []
     for needs in board_needs(policy):
