@@ -215,7 +215,7 @@ def test_example_policy_is_accepted_by_check_config():
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = cli.run(["check-config", EXAMPLE], EXAMPLE_ENV)
     assert (code, err.getvalue()) == (0, "")
-    assert out.getvalue() == f"{EXAMPLE}: ok (4 jenkins routes, 4 alert routes, 3 boards)\n"
+    assert out.getvalue() == f"{EXAMPLE}: ok (5 jenkins routes, 4 alert routes, 3 boards)\n"
     p = load_policy(EXAMPLE, EXAMPLE_ENV)
     assert p.boards() == ("PlAtFoRm", "PaYmEnTs", "OnCaLl12")
     assert len(p.archive) == 2
