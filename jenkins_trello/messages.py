@@ -74,12 +74,16 @@ def card_desc(job: str, build: int, url: str, result: str, changes: Sequence[Cha
     return "\n".join(lines)
 
 
-def still_failing(job: str, build: int, url: str, result: str, changes: Sequence[Change]) -> str:
-    head = f"Still failing: build {build_link(build, url)} ended **{result}**."
+def _failure_comment(lead: str, build: int, url: str, result: str, changes: Sequence[Change]) -> str:
+    head = f"{lead}: build {build_link(build, url)} ended **{result}**."
     if changes:
         who = sorted({md_escape(c.author, 80) for c in changes})
         head += f" {len(changes)} new change(s) by {', '.join(who[:10])}."
     return head
+
+
+def still_failing(job: str, build: int, url: str, result: str, changes: Sequence[Change]) -> str:
+    return _failure_comment("Still failing", build, url, result, changes)
 
 
 def fixed(job: str, build: int, url: str, action: str = "archive", fix_list: str = "") -> str:
@@ -94,11 +98,7 @@ def fixed(job: str, build: int, url: str, action: str = "archive", fix_list: str
 
 def failing_again(job: str, build: int, url: str, result: str, changes: Sequence[Change]) -> str:
     """The comment on a card that comes back (it was marked fixed, or archived within ``reopen_within``)."""
-    head = f"Failing again: build {build_link(build, url)} ended **{result}**."
-    if changes:
-        who = sorted({md_escape(c.author, 80) for c in changes})
-        head += f" {len(changes)} new change(s) by {', '.join(who[:10])}."
-    return head
+    return _failure_comment("Failing again", build, url, result, changes)
 
 
 def moved_route(job: str, url: str) -> str:
