@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from jenkins_trello.cards import Board, Card, alert_key, resolve_list, snapshot_board, to_card
+from jenkins_trello.cards import Board, Card, alert_key, closed_project_cards, resolve_list, snapshot_board
 from jenkins_trello.config import TrelloConfig
 from jenkins_trello.lifecycle import (
     Archive,
@@ -30,7 +30,6 @@ from jenkins_trello.lifecycle import (
     Op,
     Want,
     apply,
-    card_labels,
     fit,
     is_fixed,
     labels_from,
@@ -39,7 +38,7 @@ from jenkins_trello.lifecycle import (
     needs_reopen_read,
     plan,
     reopen_candidate,
-    resolve_labels,
+    route_labels,
 )
 from jenkins_trello.people import resolve_members
 from jenkins_trello.policy import Policy, Route, policy_from_env
@@ -193,21 +192,16 @@ def board_settings(want: Want, route: Route, board: Board, values: Mapping[str, 
     ``on_resolve`` move list is not on the board and a card would move there
     (``has_card``: a resolve with no card moves nothing, so it needs no list).
     """
-    pairs = [(lab.id, lab.name, lab.color) for lab in board.labels]
-    value_specs = labels_from(route.labels_from, values)
-    ids, new = card_labels(board.id or route.board, tuple(route.labels) + value_specs, pairs)
-    value_ids, value_new = card_labels(board.id or route.board, value_specs, pairs)
-    managed, _missing = resolve_labels(labels_from_all(route.labels_from), pairs)
+    ids, new, managed, value_ids = route_labels(
+        board.id or route.board, route.labels, labels_from(route.labels_from, values),
+        labels_from_all(route.labels_from), [(lab.id, lab.name, lab.color) for lab in board.labels])
     members, _absent = resolve_members(route.members, (), people,
                                        [(m.id, m.username, m.full_name) for m in board.members])
     fix_list = ""
     if not want.open and want.on_fix == "move" and has_card:
         fix_list = resolve_list(board.lists, route.on_fix.list)
-    seen = {n.ref for n in new}
-    return dataclasses.replace(
-        want, label_ids=ids, member_ids=members, new_labels=new + tuple(n for n in value_new if n.ref not in seen),
-        managed_label_ids=managed if route.labels_from else (), value_label_ids=value_ids if route.labels_from else (),
-        fix_list_id=fix_list)
+    return dataclasses.replace(want, label_ids=ids, member_ids=members, new_labels=new, managed_label_ids=managed,
+                               value_label_ids=value_ids, fix_list_id=fix_list)
 
 
 def moved_ops(cards: Sequence[Card], resolved: bool, new_url: str | None, board_name: str) -> list[Op]:
@@ -323,9 +317,8 @@ class BridgeApp:
                 raise TrelloError(f"resolve the list of route {route.name}", None, str(exc)) from None
             reopen = None
             if needs_reopen_read(want, existing, route.reopen_within):
-                closed = [c for c in (to_card(r, closed_too=True) for r in self.client.closed_cards(route.board)
-                                      if isinstance(r, dict)) if c is not None]
-                reopen = reopen_candidate(closed, key, self.clock(), route.reopen_within)
+                reopen = reopen_candidate(closed_project_cards(self.client.closed_cards(route.board)), key,
+                                          self.clock(), route.reopen_within)
             if reopen is not None:
                 want = dataclasses.replace(want, again=f"Firing again: card reopened.\n\n{want.comment}")
             ops, keep = plan(key, lambda _card: want, board, list_id, reopen=reopen)

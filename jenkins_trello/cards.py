@@ -333,9 +333,14 @@ def newest_closed(raws: Iterable[dict], key: str) -> Card | None:
     Trello's dates are ISO 8601 UTC with a fixed width, so they sort as text;
     a card without a date sorts oldest, ties go to the newer id.
     """
-    found = [c for c in (to_card(r, closed_too=True) for r in raws if isinstance(r, dict))
-             if c is not None and c.closed and c.key == key]
+    found = [c for c in closed_project_cards(raws) if c.key == key]
     return max(found, key=lambda c: (c.last_activity, c.id), default=None)
+
+
+def closed_project_cards(raws: Iterable[object]) -> list[Card]:
+    """The project's archived cards from ``closed_cards`` (what a reopen picks from); other cards dropped."""
+    return [c for c in (to_card(r, closed_too=True) for r in raws if isinstance(r, dict))
+            if c is not None and c.closed]
 
 
 _ID = re.compile(r"^[0-9a-fA-F]{24}$")

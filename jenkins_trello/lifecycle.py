@@ -448,6 +448,25 @@ def card_labels(board_id: str, specs: Sequence[str], board_labels: Sequence[tupl
     return ids + tuple(n.ref for n in new), new
 
 
+def route_labels(board_id: str, static_specs: Sequence[str], value_specs: Sequence[str],
+                 all_value_specs: Sequence[str], board_labels: Sequence[tuple[str, str, str]]
+                 ) -> tuple[tuple[str, ...], tuple[CreateLabel, ...], tuple[str, ...], tuple[str, ...]]:
+    """A route's labels for one card, the same for both sources (pure).
+
+    ``static_specs`` are the route's ``labels``, ``value_specs`` what
+    ``labels_from`` gives for the subject's value now (result, severity) and
+    ``all_value_specs`` every label ``labels_from`` may give. Returns the ids for
+    a create (refs for labels to make), the ``CreateLabel`` ops, the managed ids
+    (the only ones a value change swaps) and the value's ids.
+    """
+    static_ids, static_new = card_labels(board_id, static_specs, board_labels)
+    value_ids, value_new = card_labels(board_id, value_specs, board_labels)
+    managed = resolve_labels(all_value_specs, board_labels)[0]
+    ids = tuple(dict.fromkeys(static_ids + value_ids))
+    new = tuple({n.ref: n for n in static_new + value_new}.values())
+    return ids, new, managed, value_ids
+
+
 def needs_reopen_read(want: Want, existing: Sequence[Card], reopen_within: float) -> bool:
     """Whether the caller should read the board's closed cards (one extra read) before planning.
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import messages
-from .cards import Board, Card, job_key, job_of_key, resolve_list, snapshot_board, to_card
+from .cards import Board, Card, closed_project_cards, job_key, job_of_key, resolve_list, snapshot_board
 from .config import ConfigError, TrelloConfig
 from .jenkins import BuildDetail, JenkinsError, JenkinsReader, JenkinsSettingError, JobNotFound, TestSummary
 from .lifecycle import (
@@ -37,7 +37,6 @@ from .lifecycle import (
     Update,
     Want,
     apply,
-    card_labels,
     fit,
     is_fixed,
     job_verdict,
@@ -49,7 +48,7 @@ from .lifecycle import (
     previous_result,
     reconcile_verdict,
     reopen_candidate,
-    resolve_labels,
+    route_labels,
 )
 from .people import resolve_members
 from .policy import Policy, Route, policy_from_env
@@ -202,14 +201,9 @@ def _text(route: Route, kind: str, variables: Mapping[str, object], default: str
 def _labels(route: Route, board: Board, board_ref: str, result: str
             ) -> tuple[tuple[str, ...], tuple[CreateLabel, ...], tuple[str, ...], tuple[str, ...]]:
     """The route's labels for a card about ``result``: (ids for a create, labels to create, managed, value ids)."""
-    board_labels = [(lab.id, lab.name, lab.color) for lab in board.labels]
-    static_ids, static_new = card_labels(board.id or board_ref, route.labels, board_labels)
-    value_ids, value_new = card_labels(board.id or board_ref, labels_from(route.labels_from, {"result": result}),
-                                       board_labels)
-    managed = resolve_labels(labels_from_all(route.labels_from), board_labels)[0]
-    ids = tuple(dict.fromkeys(static_ids + value_ids))
-    new = tuple({n.ref: n for n in static_new + value_new}.values())
-    return ids, new, managed, value_ids
+    return route_labels(board.id or board_ref, route.labels, labels_from(route.labels_from, {"result": result}),
+                        labels_from_all(route.labels_from),
+                        [(lab.id, lab.name, lab.color) for lab in board.labels])
 
 
 # --------------------------------------------------------------------------- notify
@@ -271,9 +265,8 @@ def notify(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, jo
     if verdict.kind == "failing":
         list_id = resolve_list(board.lists, rcfg.list)  # first_board_read made sure it is there
         if needs_reopen_read(Want(open=True), existing, route.reopen_within):
-            closed = [c for c in (to_card(r, closed_too=True) for r in client.closed_cards(rcfg.board)
-                                  if isinstance(r, dict)) if c is not None and c.closed]
-            reopen = reopen_candidate(closed, key, time.time(), route.reopen_within)
+            reopen = reopen_candidate(closed_project_cards(client.closed_cards(rcfg.board)), key, time.time(),
+                                      route.reopen_within)
         want = _failing_want(policy, route, board, rcfg, reader, job=job, build=build, url=url, result=result,
                              branch=branch, changes=changes, culprits=culprits, previous=verdict.previous,
                              new_card=not existing, label=label)
