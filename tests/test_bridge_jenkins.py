@@ -327,3 +327,35 @@ jenkins:
         assert card["idList"] == w.t.lists["Doing"]
     finally:
         w.stop()
+
+
+def test_doctor_checks_jenkins_for_the_hook(capsys):
+    from grafana_bridge import cli as bridge_cli
+
+    with JenkinsEmulator(user=JUSER, token=JTOKEN) as jenkins:
+        t = start_trello()
+        try:
+            env = {"TRELLO_API_KEY": KEY, "TRELLO_TOKEN": TOKEN, "TRELLO_BOARD": t.board, "TRELLO_API_URL": t.emu.url,
+                   "GRAFANA_BRIDGE_JENKINS_TOKEN": JENKINS_TOKEN, "JENKINS_TRELLO_RETRY_SECONDS": "0.5"}
+            assert bridge_cli.run(["doctor"], env) == 2  # the token without JENKINS_URL is a wrong setting
+            out = capsys.readouterr().out
+            assert "FAIL JENKINS_URL not set, but GRAFANA_BRIDGE_JENKINS_TOKEN is" in out
+            assert "jenkins query token" in out
+            env.update(JENKINS_URL=jenkins.url, JENKINS_USER=JUSER, JENKINS_API_TOKEN=JTOKEN)
+            assert bridge_cli.run(["doctor"], env) == 0
+            out = capsys.readouterr().out
+            assert f"ok   JENKINS_URL {jenkins.url} is Jenkins" in out and "authenticated as" in out
+            assert "JOB_NAME" not in out
+            for secret in SECRETS:
+                assert secret not in out
+        finally:
+            t.emu.stop()
+
+
+def test_serve_help_names_the_token():
+    from grafana_bridge import cli as bridge_cli
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        bridge_cli.run(["serve", "--help"], {})
+    assert "GRAFANA_BRIDGE_JENKINS_TOKEN" in out.getvalue() and "POST /jenkins" in out.getvalue()
