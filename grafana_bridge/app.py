@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from jenkins_trello.cards import Board, Card, alert_key, closed_project_cards, resolve_list, snapshot_board
-from jenkins_trello.config import TrelloConfig
+from jenkins_trello.cards import Board, Card, alert_key, closed_project_cards, job_key, resolve_list, snapshot_board
+from jenkins_trello.config import ConfigError, TrelloConfig
+from jenkins_trello.jenkins import JenkinsError
 from jenkins_trello.lifecycle import (
     Archive,
     Comment,
@@ -48,7 +49,9 @@ from jenkins_trello.text import clean_text, md_link
 from jenkins_trello.trello import TrelloClient, TrelloError
 
 from . import render
-from .auth import AuthConfig, check
+from .auth import AuthConfig, check, check_query_token
+from .jenkins_events import EventError, parse_event
+from .jenkins_hook import NO_JENKINS, Applied, JenkinsAccess, NoJenkins, deliver
 from .metrics import Metrics
 from .payloads import (
     MAX_ALERTS,
@@ -243,12 +246,14 @@ class BridgeApp:
 
     def __init__(self, trello: TrelloConfig, auth: AuthConfig, options: Options = Options(),
                  client: TrelloClient | None = None, clock: Callable[[], float] = time.time,
-                 policy: Policy | None = None) -> None:
+                 policy: Policy | None = None, jenkins: JenkinsAccess | None = None) -> None:
         if not auth.configured and not options.no_auth:
             raise ValueError("no bridge credentials configured (set GRAFANA_BRIDGE_TOKEN, GRAFANA_BRIDGE_USER "
                              "and GRAFANA_BRIDGE_PASSWORD, or GRAFANA_BRIDGE_HMAC_SECRET; or pass --no-auth)")
         self.trello = trello
         self.auth = auth
+        self.jenkins = jenkins  # None: JENKINS_URL not set, POST /jenkins answers 503 (and says so)
+        self.applied = Applied()  # builds POST /jenkins applied: FINALIZED after COMPLETED costs nothing
         self.options = options
         self.client = client or trello.client(retry_seconds=ANSWER_SECONDS)
         self.clock = clock
@@ -371,7 +376,8 @@ class BridgeApp:
     def scrub(self, text: str) -> str:
         """``text`` without the Trello key and token nor any bridge credential."""
         text = self.client.scrub(text)
-        for secret in (self.auth.token, self.auth.password, self.auth.hmac_secret):
+        for secret in (self.auth.token, self.auth.password, self.auth.hmac_secret, self.auth.jenkins_token,
+                       self.jenkins.token if self.jenkins else None):
             if secret:
                 text = text.replace(secret, "***")
         return text
@@ -412,7 +418,8 @@ class BridgeApp:
                ) -> tuple[int, Any, dict[str, str]]:
         allowed = _ROUTES.get(path)
         if allowed is None:
-            return 404, {"error": f"no such endpoint {clean_text(path[:100])!r}; webhooks go to POST /alerts"}, {}
+            return 404, {"error": f"no such endpoint {clean_text(path[:100])!r}; webhooks go to POST /alerts "
+                                  "(Jenkins Notification plugin: POST /jenkins)"}, {}
         if method not in allowed:
             return 405, {"error": f"{clean_text(method[:10])} not allowed on {path}"}, {"Allow": ", ".join(allowed)}
         if path == "/healthz":
@@ -432,15 +439,29 @@ class BridgeApp:
         queued = environ.get(QUEUED_KEY)
         if isinstance(queued, float) and queued <= started:
             started = queued  # the wait for a worker thread counts against the answer budget
+        if path == "/jenkins":
+            return self._jenkins(environ, started, ctx)
         return self._alerts(environ, started, ctx)
 
-    def _decode(self, environ: Mapping[str, Any], sender: str | None, deadline: float) -> AlertGroup:
-        """Body -> authenticated, decoded, parsed group; raises Reject (4xx) or Timeout (busy)."""
+    def _authenticate(self, environ: Mapping[str, Any], body: bytes, query_token: bool) -> None:
+        """Reject(401) unless a configured method accepts the request; ``query_token``: ``?token=`` counts too."""
+        if self.options.no_auth:
+            return
+        reason = check(self.auth, _headers(environ), body, self.clock())
+        if reason is None:
+            return
+        if query_token:
+            query_reason = check_query_token(self.auth, str(environ.get("QUERY_STRING") or ""))
+            if query_reason is None:
+                return
+            if reason in ("missing credentials", "authentication is not configured"):
+                reason = query_reason
+        raise Reject(401, reason)
+
+    def _document(self, environ: Mapping[str, Any], query_token: bool = False) -> Any:
+        """Body -> authenticated, decoded JSON document; raises Reject (4xx)."""
         body = _read_body(environ)
-        if not self.options.no_auth:
-            reason = check(self.auth, _headers(environ), body, self.clock())
-            if reason is not None:
-                raise Reject(401, reason)
+        self._authenticate(environ, body, query_token)
         try:
             doc = json.loads(body.decode("utf-8"))
         except RecursionError:
@@ -449,7 +470,13 @@ class BridgeApp:
             raise Reject(400, "body is not JSON") from None
         del body
         if not _depth_ok(doc):
-            raise Reject(422, f"JSON nested deeper than {MAX_JSON_DEPTH} levels is no alert payload")
+            raise Reject(422, f"JSON nested deeper than {MAX_JSON_DEPTH} levels is no "
+                              f"{'build event' if query_token else 'alert payload'}")
+        return doc
+
+    def _decode(self, environ: Mapping[str, Any], sender: str | None, deadline: float) -> AlertGroup:
+        """Body -> authenticated, decoded, parsed group; raises Reject (4xx) or Timeout (busy)."""
+        doc = self._document(environ)
         try:
             return parse(doc, sender)
         except PayloadError as exc:
@@ -497,8 +524,64 @@ class BridgeApp:
                              "ms": round((time.monotonic() - started) * 1000, 1)}))
         return 200, summary, {}
 
+    def _jenkins(self, environ: Mapping[str, Any], started: float, ctx: dict[str, Any]
+                 ) -> tuple[int, Any, dict[str, str]]:
+        """POST /jenkins: a Notification plugin event through ``notify``'s code path (``jenkins_hook.deliver``).
 
-_ROUTES = {"/alerts": ("POST",), "/healthz": ("GET", "HEAD"), "/metrics": ("GET", "HEAD")}
+        Same limits, deadline and answers as /alerts; a Jenkins or Trello failure
+        (or no JENKINS_URL) is a 503. Nothing here logs the query string, which
+        may hold the token.
+        """
+        deadline = started + ANSWER_SECONDS
+        try:
+            if time.monotonic() >= deadline:
+                raise Timeout("the event waited its whole answer budget for a worker thread")
+            large = _content_length(environ) > LARGE_BODY
+            if large and not self._large.acquire(timeout=max(0.0, deadline - 1.0 - time.monotonic())):
+                raise Timeout("too many large webhooks at once")
+            try:
+                doc = self._document(environ, query_token=True)
+            finally:
+                if large:
+                    self._large.release()
+            try:
+                event = parse_event(doc)
+            except EventError as exc:
+                raise Reject(422, str(exc)) from None
+        except Reject as rej:
+            self.metrics.inc("grafana_bridge_webhooks_total", outcome=f"rejected_{rej.status}")
+            log.info(json.dumps({"event": "jenkins", "status": rej.status, "reason": rej.reason[:200]}))
+            headers = {"WWW-Authenticate": 'Bearer realm="grafana-bridge"'} if rej.status == 401 else {}
+            return rej.status, {"error": rej.reason}, headers
+        except Timeout as exc:
+            self.metrics.inc("grafana_bridge_webhooks_total", outcome="busy")
+            log.warning(json.dumps({"event": "jenkins", "status": 503, "error": str(exc)}))
+            return 503, {"error": f"bridge busy, deliver again: {exc}"}, {"Retry-After": "10"}
+        label = f"{event.job} #{event.number}"
+        ctx.update(source="jenkins", group=label[:200])
+        policy = self.policy  # one policy for the whole event, whatever a reload does meanwhile
+        try:
+            with self.locks.hold(job_key(event.job), deadline), \
+                    self.client.deadline(max(0.1, deadline - time.monotonic())):
+                summary = deliver(event, self.trello, self.client, self.jenkins.reader() if self.jenkins else None,
+                                  policy, self.applied)
+        except (TrelloError, JenkinsError, ConfigError, NoJenkins, Timeout) as exc:
+            what = ("Trello unavailable" if isinstance(exc, (TrelloError, Timeout)) else
+                    "Jenkins unavailable" if isinstance(exc, JenkinsError) else "bridge not set up for /jenkins")
+            reason = NO_JENKINS if isinstance(exc, NoJenkins) else self.scrub(str(exc))[:300]
+            self.metrics.inc("grafana_bridge_webhooks_total",
+                             outcome="trello_unavailable" if what.startswith("Trello") else "jenkins_unavailable")
+            log.warning(json.dumps({"event": "jenkins", "status": 503, "job": label[:200], "phase": event.phase,
+                                    "error": f"{what}: {reason}"}))
+            return 503, {"error": f"{what}, deliver again: {reason}"}, {"Retry-After": "10"}
+        self.metrics.inc("grafana_bridge_webhooks_total", outcome=summary["action"])
+        log.info(json.dumps({"event": "jenkins", "status": 200, "job": label[:200], "phase": event.phase,
+                             "result": event.status, "action": summary["action"], "reason": summary["reason"],
+                             "writes": summary["writes"], "ms": round((time.monotonic() - started) * 1000, 1)}))
+        return 200, summary, {}
+
+
+_ROUTES = {"/alerts": ("POST",), "/jenkins": ("POST",), "/healthz": ("GET", "HEAD"), "/metrics": ("GET", "HEAD")}
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
             413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error",
             503: "Service Unavailable"}

@@ -21,6 +21,7 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 __all__ = [
     "AuthConfig",
@@ -28,6 +29,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "check",
+    "check_query_token",
 ]
 
 SIGNATURE_HEADER = "X-Grafana-Alerting-Signature"
@@ -56,6 +58,9 @@ class AuthConfig:
     # GRAFANA_BRIDGE_HMAC_REQUIRE_TIMESTAMP=1: a signature without the signed timestamp could be replayed
     # forever, so refuse it (Grafana 12 always sends the timestamp header).
     hmac_require_timestamp: bool = False
+    # GRAFANA_BRIDGE_JENKINS_TOKEN: accepted only as ``?token=`` on POST /jenkins (the Notification plugin sends
+    # no auth header of its own), so a URL copied out of a job's configuration cannot post alerts
+    jenkins_token: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AuthConfig:
@@ -73,6 +78,7 @@ class AuthConfig:
             hmac_secret=get("GRAFANA_BRIDGE_HMAC_SECRET"),
             hmac_require_timestamp=(get("GRAFANA_BRIDGE_HMAC_REQUIRE_TIMESTAMP") or "").strip().lower()
             in ("1", "true", "yes"),
+            jenkins_token=get("GRAFANA_BRIDGE_JENKINS_TOKEN"),
         )
 
     @property
@@ -83,7 +89,7 @@ class AuthConfig:
     @property
     def configured(self) -> bool:
         """True when at least one method can accept a request (serve refuses to start otherwise)."""
-        return bool(self.token) or self.basic_enabled or bool(self.hmac_secret)
+        return bool(self.token) or self.basic_enabled or bool(self.hmac_secret) or bool(self.jenkins_token)
 
     def warnings(self) -> list[str]:
         """Half-configured settings worth telling the operator about (names only, no values)."""
@@ -99,7 +105,8 @@ class AuthConfig:
             f"AuthConfig(token={'***' if self.token else None}, user={self.user!r}, "
             f"password={'***' if self.password else None}, "
             f"hmac_secret={'***' if self.hmac_secret else None}, "
-            f"hmac_require_timestamp={self.hmac_require_timestamp})"
+            f"hmac_require_timestamp={self.hmac_require_timestamp}, "
+            f"jenkins_token={'***' if self.jenkins_token else None})"
         )
 
 
@@ -228,3 +235,27 @@ def check(config: AuthConfig, headers: Mapping[str, str], body: bytes, now: floa
             return None
         reasons.append(reason)
     return reasons[0] if reasons else "missing credentials"
+
+
+def check_query_token(config: AuthConfig, query: str) -> str | None:
+    """``?token=`` of POST /jenkins against GRAFANA_BRIDGE_JENKINS_TOKEN: None when it matches, else a reason.
+
+    The reason never holds the token (received or configured): the HTTP layer logs
+    it and sends it back. Exactly one ``token`` parameter is accepted, compared in
+    constant time; an odd query string is a reason, never an exception.
+    """
+    if not isinstance(query, str) or "token" not in query:
+        return "missing credentials"
+    if len(query) > _MAX_HEADER:
+        return "query string too long"
+    try:
+        values = parse_qs(query, keep_blank_values=True, max_num_fields=20).get("token") or []
+    except ValueError:
+        return "query string has too many fields"
+    if not values:
+        return "missing credentials"
+    if len(values) > 1:
+        return "'token' given more than once"
+    if not config.jenkins_token:
+        return "query token not accepted here (GRAFANA_BRIDGE_JENKINS_TOKEN is not set)"
+    return None if _equal(values[0], config.jenkins_token) else "invalid query token"

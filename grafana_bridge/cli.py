@@ -31,18 +31,21 @@ BRIDGE_ENV_HELP = {
     "GRAFANA_BRIDGE_PASSWORD": "the basic-auth password",
     "GRAFANA_BRIDGE_HMAC_SECRET": "accept Grafana's HMAC-signed webhooks",
     "GRAFANA_BRIDGE_HMAC_REQUIRE_TIMESTAMP": "1: refuse HMAC-signed webhooks without the signed timestamp",
+    "GRAFANA_BRIDGE_JENKINS_TOKEN": "accept POST /jenkins?token=<token> (the Notification plugin; /jenkins only)",
     "GRAFANA_BRIDGE_NO_AUTH": "1: the same as --no-auth",
     "GRAFANA_BRIDGE_IGNORE_NO_DATA": "1: the same as --ignore-no-data",
 }
 _TRELLO = ["TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_BOARD", "TRELLO_LIST", "TRELLO_DONE_LIST", "TRELLO_API_URL"]
 _AUTH = ["GRAFANA_BRIDGE_TOKEN", "GRAFANA_BRIDGE_USER", "GRAFANA_BRIDGE_PASSWORD", "GRAFANA_BRIDGE_HMAC_SECRET",
-         "GRAFANA_BRIDGE_HMAC_REQUIRE_TIMESTAMP"]
+         "GRAFANA_BRIDGE_HMAC_REQUIRE_TIMESTAMP", "GRAFANA_BRIDGE_JENKINS_TOKEN"]
+_JENKINS = ["JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"]
 _LIMITS = ["JENKINS_TRELLO_TIMEOUT", "JENKINS_TRELLO_RETRY_SECONDS"]
 _CONFIG = ["JENKINS_TRELLO_CONFIG"]
 COMMAND_ENV = {
-    "serve": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH", "GRAFANA_BRIDGE_IGNORE_NO_DATA"] + _CONFIG,
+    "serve": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH", "GRAFANA_BRIDGE_IGNORE_NO_DATA"] + _JENKINS + _LIMITS
+    + _CONFIG,
     "archive": _TRELLO + _LIMITS + _CONFIG,
-    "doctor": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH"] + _LIMITS + _CONFIG,
+    "doctor": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH"] + _JENKINS + _LIMITS + _CONFIG,
 }
 #: how long serve waits for Trello at start before it starts anyway (and answers 503 until Trello is back)
 START_CHECK_SECONDS = 5.0
@@ -102,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                               epilog=env_epilog(COMMAND_ENV[name], BRIDGE_ENV_HELP),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    s = add("serve", "run the webhook bridge (POST /alerts, GET /healthz, GET /metrics)")
+    s = add("serve", "run the webhook bridge (POST /alerts, POST /jenkins, GET /healthz, GET /metrics)")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=_port, default=8080, help="port, 1-65535 (default 8080)")
     s.add_argument("--no-auth", action="store_true", help="accept webhooks without credentials (trusted networks)")
@@ -128,8 +131,8 @@ def auth_checks(env: Mapping[str, str], no_auth: bool = False) -> list:
 
     auth = AuthConfig.from_env(env)
     out = [Check(False, w.split()[0], w.split(" ", 1)[1] + ": set both, or neither") for w in auth.warnings()]
-    methods = [m for m, on in (("bearer", auth.token), ("basic", auth.basic_enabled), ("hmac", auth.hmac_secret))
-               if on]
+    methods = [m for m, on in (("bearer", auth.token), ("basic", auth.basic_enabled), ("hmac", auth.hmac_secret),
+                               ("jenkins query token", auth.jenkins_token)) if on]
     no_auth = no_auth or env.get("GRAFANA_BRIDGE_NO_AUTH", "") in ("1", "true", "yes")
     if methods:
         out.append(Check(True, "GRAFANA_BRIDGE_AUTH", "on: " + ", ".join(methods)))
@@ -141,6 +144,22 @@ def auth_checks(env: Mapping[str, str], no_auth: bool = False) -> list:
                                                         "GRAFANA_BRIDGE_PASSWORD, or GRAFANA_BRIDGE_HMAC_SECRET), "
                                                         "or pass --no-auth"))
     return out
+
+
+def jenkins_hook_checks(env: Mapping[str, str]) -> list:
+    """POST /jenkins's settings: JENKINS_URL live when set (version, user), else one line saying /jenkins is off."""
+    from jenkins_trello.doctor import Check, jenkins_checks
+
+    if not (env.get("JENKINS_URL") or "").strip():
+        if (env.get("GRAFANA_BRIDGE_JENKINS_TOKEN") or "").strip():
+            return [Check(False, "JENKINS_URL", "not set, but GRAFANA_BRIDGE_JENKINS_TOKEN is: POST /jenkins "
+                                                "answers 503 until JENKINS_URL names the Jenkins it reads")]
+        return [Check(True, "JENKINS_URL", "not set: POST /jenkins is off (answers 503); set it to take the "
+                                           "Jenkins Notification plugin's events")]
+    names = ("JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN", "JENKINS_TRELLO_TIMEOUT",
+             "JENKINS_TRELLO_RETRY_SECONDS")
+    jenv = {n: env[n] for n in names if env.get(n)}  # no JOB_NAME: the hook serves every job
+    return [c for c in jenkins_checks(jenv) if c.setting != "JOB_NAME"]
 
 
 def doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -162,7 +181,7 @@ def doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             client = cfg.client(timeout=limits.timeout,
                                 retry_seconds=min(limits.retry_seconds, DOCTOR_RETRY_SECONDS))
             checks += policy_checks(policy, client, cfg.api_url)
-        checks += auth_checks(env, args.no_auth)
+        checks += jenkins_hook_checks(env) + auth_checks(env, args.no_auth)
     for check in checks:
         sys.stdout.write(check.line() + "\n")
     sys.stdout.flush()
@@ -278,11 +297,13 @@ def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             return _fail(f"--host {args.host[:60]!r} is not an address of this machine")
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or type(exc).__name__}")
     methods = [m for m, on in (("bearer", app.auth.token), ("basic", app.auth.basic_enabled),
-                               ("hmac", app.auth.hmac_secret)) if on] or ["none (--no-auth)"]
+                               ("hmac", app.auth.hmac_secret), ("jenkins query token", app.auth.jenkins_token))
+               if on] or ["none (--no-auth)"]
     install_reload(app, getattr(args, "config", None), env, log)
     log.info(json.dumps(
         {"event": "start", "listen": f"http://{args.host}:{args.port}", "auth": methods, "board": app.trello.board,
-         "policy": app.policy.source, "alertRoutes": [r.name for r in app.policy.alerts]}))
+         "policy": app.policy.source, "alertRoutes": [r.name for r in app.policy.alerts],
+         "jenkins": app.jenkins.url if app.jenkins else "off (JENKINS_URL not set: POST /jenkins answers 503)"}))
     try:
         httpd.run()
     except KeyboardInterrupt:

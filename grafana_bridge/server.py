@@ -77,13 +77,17 @@ class BridgeServer(TcpWSGIServer):
 
 
 def webhook_lane(no_auth: bool) -> Callable[[Any], bool]:
-    """Which complete requests may do Trello work: POST /alerts with credentials (any, with ``no_auth``)."""
+    """Which complete requests may do Trello work: POST /alerts and /jenkins with credentials (any, with
+    ``no_auth``); for /jenkins a ``token`` in the query string counts as credentials."""
 
     def is_webhook(request: Any) -> bool:
-        if getattr(request, "error", None) or request.command != "POST" or request.path != "/alerts":
+        if getattr(request, "error", None) or request.command != "POST" or request.path not in ("/alerts",
+                                                                                                 "/jenkins"):
             return False
         headers = request.headers
-        return no_auth or "AUTHORIZATION" in headers or "X_GRAFANA_ALERTING_SIGNATURE" in headers
+        if no_auth or "AUTHORIZATION" in headers or "X_GRAFANA_ALERTING_SIGNATURE" in headers:
+            return True
+        return request.path == "/jenkins" and "token=" in str(getattr(request, "query", "") or "")
 
     return is_webhook
 

@@ -22,6 +22,7 @@ from jenkins_trello.policy import Policy, load_policy
 from .app import BridgeApp, Options
 from .auth import AuthConfig
 from .edge import trello_env
+from .jenkins_hook import jenkins_access
 
 
 def from_env(env: Mapping[str, str] = os.environ, policy: Policy | None = None, **overrides: bool) -> BridgeApp:
@@ -37,7 +38,7 @@ def from_env(env: Mapping[str, str] = os.environ, policy: Policy | None = None, 
                                      env.get("GRAFANA_BRIDGE_IGNORE_NO_DATA", "") in ("1", "true", "yes")),
     )
     return BridgeApp(TrelloConfig.from_env(trello_env(env, policy)), AuthConfig.from_env(env), options,
-                     policy=policy)
+                     policy=policy, jenkins=jenkins_access(env))
 
 
 def __getattr__(name: str) -> BridgeApp:

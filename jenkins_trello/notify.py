@@ -66,6 +66,14 @@ class Report:
 
     lines: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # what notify did, for callers that answer in data rather than text (the bridge's POST /jenkins):
+    # "ignored" (no route / a skip route), "nothing" (the verdict changes nothing), "planned" (--dry-run),
+    # else the outcome's action ("created", "commented", "archived", "unchanged", ...)
+    action: str = ""
+    reason: str = ""
+    card_id: str | None = None
+    card_url: str | None = None
+    writes: int = 0
 
     @property
     def failed(self) -> bool:
@@ -229,12 +237,15 @@ def notify(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, jo
         route = jenkins_route(policy, job, branch, result)
         if not acts(route):
             report.lines.append(f"{label}: left alone: {left_alone(route)}")
+            report.action, report.reason = "ignored", left_alone(route)
             return report
     else:
         # routed by the previous build's failure: when no failing result could find a route, ask nobody
         candidates = [jenkins_route(policy, job, branch, r) for r in ("FAILURE", "UNSTABLE", None)]
         if not any(acts(r) for r in candidates):
-            report.lines.append(f"{label}: left alone: {left_alone(next((r for r in candidates if r), None))}")
+            report.reason = left_alone(next((r for r in candidates if r), None))
+            report.lines.append(f"{label}: left alone: {report.reason}")
+            report.action = "ignored"
             return report
     try:
         builds = reader.builds(job, around=build)
@@ -245,12 +256,14 @@ def notify(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, jo
         route = jenkins_route(policy, job, branch, routing_result(result, builds, build))
         if not acts(route):
             report.lines.append(f"{label}: left alone: {left_alone(route)}")
+            report.action, report.reason = "ignored", left_alone(route)
             return report
     assert route is not None
     tag = f"route {route.name}: " if dry_run and from_file(policy) else ""
     verdict = job_verdict(result, builds, build, route.after_failures, route.unstable)
     if verdict.kind == "noop":
         report.lines.append(f"{label}: {tag}nothing to do ({verdict.reason})")
+        report.action, report.reason = "nothing", verdict.reason
         return report
     me: BuildDetail | None = next((b for b in builds if b.number == build), None)
     changes = me.changes if me is not None else ()
@@ -289,8 +302,11 @@ def notify(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, jo
     if dry_run:
         steps = describe_ops(ops, board) or ["nothing (the board already says so)"]
         report.lines += [f"{label}: {tag}{verdict.reason}: would {line}" for line in steps]
+        report.action, report.reason = "planned", verdict.reason
         return report
     outcome = apply(client, key, ops, keep, lambda: read_board(client, rcfg))
+    report.action, report.reason, report.writes = outcome.action, verdict.reason, outcome.writes
+    report.card_id, report.card_url = outcome.card_id, outcome.card_url
     where = f" {outcome.card_url or outcome.card_id}" if (outcome.card_url or outcome.card_id) else ""
     extra = f", archived {outcome.twins_archived} duplicate(s)" if outcome.twins_archived else ""
     if outcome.action == "unchanged":
