@@ -15,6 +15,7 @@ setup(
         "waitress>=2.1",
         "PyYAML>=6",
         "Jinja2>=3.1",
+        "prometheus_client>=0.17",
     ],
     extras_require={
         "test": [
@@ -22,6 +23,7 @@ setup(
             "requests-mock>=1.11",
             "hypothesis>=6.80",
             "ruff>=0.5",
+            "gunicorn>=21",
         ],
     },
     entry_points={

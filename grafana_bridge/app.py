@@ -52,7 +52,7 @@ from . import render
 from .auth import AuthConfig, check, check_query_token
 from .jenkins_events import EventError, parse_event
 from .jenkins_hook import NO_JENKINS, Applied, JenkinsAccess, NoJenkins, deliver
-from .metrics import Metrics
+from .metrics import CONTENT_TYPE, Metrics, NoMetrics
 from .payloads import (
     MAX_ALERTS,
     NO_DATA_ALERTNAME,
@@ -86,6 +86,8 @@ StartResponse = Callable[..., Any]
 class Options:
     no_auth: bool = False
     ignore_no_data: bool = False
+    #: False on AWS Lambda: no ``/metrics`` (each instance would count alone) and nothing counted
+    metrics: bool = True
 
 
 class Reject(Exception):
@@ -257,7 +259,8 @@ class BridgeApp:
         self.options = options
         self.client = client or trello.client(retry_seconds=ANSWER_SECONDS)
         self.clock = clock
-        self.metrics = Metrics()
+        self.metrics = Metrics() if options.metrics else NoMetrics()
+        self.client.on_request = self.metrics.trello_request
         self.policy = policy or policy_from_env({"TRELLO_BOARD": trello.board, "TRELLO_LIST": trello.list,
                                                  "TRELLO_DONE_LIST": trello.done_list})
         self.board = SharedReader(lambda: self._read_board(self.trello.board))
@@ -273,6 +276,7 @@ class BridgeApp:
     # ---------------------------------------------------------------- Trello side
 
     def _read_board(self, board: str) -> Board:
+        self.metrics.board_read()
         return snapshot_board(self.client.board_snapshot(board))
 
     def reader(self, board: str) -> SharedReader[Board]:
@@ -391,10 +395,7 @@ class BridgeApp:
             status, body, headers = self._route(method, path, environ, started, ctx)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: log it, answer 500, stay up
             status, body, headers = self._unexpected(exc, path, ctx)
-        self.metrics.inc("grafana_bridge_http_requests_total", path=path if path in _ROUTES else "other",
-                         code=str(status))
-        if path == "/alerts" and method == "POST":
-            self.metrics.observe(time.monotonic() - started)
+        self.metrics.http_request(path, method, status, time.monotonic() - started)
         data = body if isinstance(body, bytes) else (json.dumps(body, ensure_ascii=False) + "\n").encode(
             "utf-8", "replace")
         ctype = "application/json" if not isinstance(body, bytes) else headers.pop("Content-Type", "text/plain")
@@ -407,7 +408,7 @@ class BridgeApp:
 
         The answer names no detail (no body echo, no exception text): the log has it.
         """
-        self.metrics.inc("grafana_bridge_webhooks_total", outcome="error")
+        self.metrics.webhook(ctx.get("source") or "unknown", "error")
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         log.error(json.dumps({"event": "unexpected_error", "status": 500, "path": path[:100],
                               "source": ctx.get("source"), "group": ctx.get("group"),
@@ -425,17 +426,10 @@ class BridgeApp:
         if path == "/healthz":
             return 200, {"status": "ok"}, {}
         if path == "/metrics":
-            s = self.client.stats
-            gauges = {
-                "grafana_bridge_trello_requests_total": s.requests,
-                "grafana_bridge_trello_retries_total": s.retries,
-                "grafana_bridge_trello_rate_limited_total": s.rate_limited,
-                "grafana_bridge_trello_failures_total": s.failures,
-                "grafana_bridge_trello_seconds_total": round(s.seconds, 6),
-                "grafana_bridge_board_reads_total": self.board_reads,
-            }
-            text = self.metrics.render(gauges).encode()
-            return 200, text, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+            if not isinstance(self.metrics, Metrics):
+                return 404, {"error": "no /metrics here (AWS Lambda: each instance would count alone); use "
+                                      "CloudWatch metrics and the bridge's JSON log lines"}, {}
+            return 200, self.metrics.render(), {"Content-Type": CONTENT_TYPE}
         queued = environ.get(QUEUED_KEY)
         if isinstance(queued, float) and queued <= started:
             started = queued  # the wait for a worker thread counts against the answer budget
@@ -498,24 +492,24 @@ class BridgeApp:
                 if large:
                     self._large.release()
         except Reject as rej:
-            self.metrics.inc("grafana_bridge_webhooks_total", outcome=f"rejected_{rej.status}")
+            self.metrics.webhook("unknown", f"rejected_{rej.status}")
             log.info(json.dumps({"event": "webhook", "status": rej.status, "reason": rej.reason[:200]}))
             headers = {"WWW-Authenticate": 'Bearer realm="grafana-bridge"'} if rej.status == 401 else {}
             return rej.status, {"error": rej.reason}, headers
         except Timeout as exc:
-            self.metrics.inc("grafana_bridge_webhooks_total", outcome="busy")
+            self.metrics.webhook("unknown", "busy")
             log.warning(json.dumps({"event": "webhook", "status": 503, "error": str(exc)}))
             return 503, {"error": f"bridge busy, deliver again: {exc}"}, {"Retry-After": "10"}
         ctx.update(source=group.source, group=group.name[:200], sender=group.sender)
         try:
             summary = self.handle(group, deadline)
         except (TrelloError, Timeout) as exc:
-            self.metrics.inc("grafana_bridge_webhooks_total", outcome="trello_unavailable")
+            self.metrics.webhook(group.source, "trello_unavailable")
             log.warning(json.dumps({"event": "webhook", "status": 503, "source": group.source,
                                     "group": group.name[:200], "error": self.scrub(str(exc))[:300]}))
             return 503, {"error": f"Trello unavailable, deliver again: {self.scrub(str(exc))[:300]}"}, {
                 "Retry-After": "10"}
-        self.metrics.inc("grafana_bridge_webhooks_total", outcome=summary["action"])
+        self.metrics.webhook(group.source, summary["action"])
         log.info(json.dumps({"event": "webhook", "status": 200, "source": group.source, "group": group.name[:200],
                              **({"sender": group.sender} if group.sender else {}),
                              **({"route": summary["route"]} if "route" in summary else {}),
@@ -549,12 +543,12 @@ class BridgeApp:
             except EventError as exc:
                 raise Reject(422, str(exc)) from None
         except Reject as rej:
-            self.metrics.inc("grafana_bridge_webhooks_total", outcome=f"rejected_{rej.status}")
+            self.metrics.webhook("jenkins", f"rejected_{rej.status}")
             log.info(json.dumps({"event": "jenkins", "status": rej.status, "reason": rej.reason[:200]}))
             headers = {"WWW-Authenticate": 'Bearer realm="grafana-bridge"'} if rej.status == 401 else {}
             return rej.status, {"error": rej.reason}, headers
         except Timeout as exc:
-            self.metrics.inc("grafana_bridge_webhooks_total", outcome="busy")
+            self.metrics.webhook("jenkins", "busy")
             log.warning(json.dumps({"event": "jenkins", "status": 503, "error": str(exc)}))
             return 503, {"error": f"bridge busy, deliver again: {exc}"}, {"Retry-After": "10"}
         label = f"{event.job} #{event.number}"
@@ -569,12 +563,12 @@ class BridgeApp:
             what = ("Trello unavailable" if isinstance(exc, (TrelloError, Timeout)) else
                     "Jenkins unavailable" if isinstance(exc, JenkinsError) else "bridge not set up for /jenkins")
             reason = NO_JENKINS if isinstance(exc, NoJenkins) else self.scrub(str(exc))[:300]
-            self.metrics.inc("grafana_bridge_webhooks_total",
-                             outcome="trello_unavailable" if what.startswith("Trello") else "jenkins_unavailable")
+            self.metrics.webhook("jenkins",
+                                 "trello_unavailable" if what.startswith("Trello") else "jenkins_unavailable")
             log.warning(json.dumps({"event": "jenkins", "status": 503, "job": label[:200], "phase": event.phase,
                                     "error": f"{what}: {reason}"}))
             return 503, {"error": f"{what}, deliver again: {reason}"}, {"Retry-After": "10"}
-        self.metrics.inc("grafana_bridge_webhooks_total", outcome=summary["action"])
+        self.metrics.webhook("jenkins", summary["action"])
         log.info(json.dumps({"event": "jenkins", "status": 200, "job": label[:200], "phase": event.phase,
                              "result": event.status, "action": summary["action"], "reason": summary["reason"],
                              "writes": summary["writes"], "ms": round((time.monotonic() - started) * 1000, 1)}))

@@ -50,7 +50,8 @@ Exit codes: 0 done (also "nothing to do", and a history cut short by the page
 cap, which is warned about); 1 some card could not be archived after retries,
 or Trello failed after retries (a failed history read still lets the cards
 proven old by their last activity be archived); 2 configuration (a missing
-variable, a list or board that does not exist). A card archived or deleted by
+variable, a list or board that does not exist, a ``--metrics-file`` that cannot
+be written). A card archived or deleted by
 someone else meanwhile (404) counts as archived, so a re-run after a partial
 run simply finishes the job.
 """
@@ -77,6 +78,7 @@ from jenkins_trello.text import one_line
 from jenkins_trello.trello import TrelloAuthError, TrelloClient, TrelloError, TrelloNotFound
 
 from .edge import trello_env
+from .metrics import SweepCounts, write_archive_textfile
 
 PROG = "grafana-bridge"
 
@@ -447,10 +449,27 @@ def _archive_all(client: TrelloClient, todo: Sequence[Decision], *, out: TextIO,
     return counts["archived"], counts["failed"] + counts["skipped"]
 
 
+class SweepResult(NamedTuple):
+    """What one sweep came to: its exit code and, once the board was read, the counts of its summary line."""
+
+    code: int
+    archived: int = 0
+    kept: int = 0
+    failed: int = 0
+
+
 def run(client: TrelloClient, board: str, list_name: str, days: float, *, dry_run: bool, now: datetime,
         out: TextIO, err: TextIO, workers: int = 4, verbose: bool = False, page_size: int = PAGE_SIZE,
         max_pages: int = MAX_PAGES, label: str = "") -> int:
-    """The archival run; returns the exit code (0, 1 or 2, see the module docstring).
+    """The archival run; returns the exit code (0, 1 or 2, see the module docstring). See ``sweep``."""
+    return sweep(client, board, list_name, days, dry_run=dry_run, now=now, out=out, err=err, workers=workers,
+                 verbose=verbose, page_size=page_size, max_pages=max_pages, label=label).code
+
+
+def sweep(client: TrelloClient, board: str, list_name: str, days: float, *, dry_run: bool, now: datetime,
+          out: TextIO, err: TextIO, workers: int = 4, verbose: bool = False, page_size: int = PAGE_SIZE,
+          max_pages: int = MAX_PAGES, label: str = "") -> SweepResult:
+    """The archival run of one list, with its counts (for ``--metrics-file``).
 
     ``label`` (a policy sweep's board and list) starts the summary line and the
     error lines, so several sweeps in one run stay apart; "" keeps the lines
@@ -462,7 +481,7 @@ def run(client: TrelloClient, board: str, list_name: str, days: float, *, dry_ru
     """
     if not (isinstance(days, (int, float)) and math.isfinite(days) and days > 0):
         err.write(f"{PROG}: error: --days must be a number greater than 0\n")
-        return 2
+        return SweepResult(2)
     now = parse_time(now) or datetime.now(timezone.utc)
     cutoff = now - timedelta(days=days)
     prefix = f"{label}: " if label else ""
@@ -481,21 +500,21 @@ def run(client: TrelloClient, board: str, list_name: str, days: float, *, dry_ru
             err.write(f"{PROG}: error: {label}: {exc}: create the list or correct the sweep in the policy file\n")
         else:
             err.write(f"{PROG}: error: {list_missing('TRELLO_DONE_LIST', str(exc))} (or pass --list)\n")
-        return 2
+        return SweepResult(2)
     except ConfigError as exc:  # key, token, board or API base: the message every command gives
         err.write(f"{PROG}: error: {prefix}{exc}\n")
-        return 2
+        return SweepResult(2)
     except TrelloNotFound as exc:
         if verbose:
             traceback.print_exc(file=err)
         err.write(f"{PROG}: error: {prefix}board {one_line(board, 60)!r} was not found or this token cannot see it "
                   f"(check {'the policy file' if label else 'TRELLO_BOARD'}): {one_line(exc, 200)}\n")
-        return 2
+        return SweepResult(2)
     except TrelloError as exc:
         if verbose:
             traceback.print_exc(file=err)
         err.write(f"{PROG}: error: {prefix}{one_line(exc, 300)}\n")
-        return 1
+        return SweepResult(1)
 
     decisions = decide(cards, history.actions, done_id, now, days, history.complete)
     todo = [d for d in decisions if d.archive]
@@ -511,7 +530,7 @@ def run(client: TrelloClient, board: str, list_name: str, days: float, *, dry_ru
             out.write(describe(d, "would archive") + "\n")
         out.write(f"{prefix}would archive {len(todo)}, kept {kept}\n")
         out.flush()
-        return 1 if history_failed else 0
+        return SweepResult(1 if history_failed else 0, len(todo), kept)
 
     if todo:
         err.write(f"{PROG}: archiving {len(todo)} of {len(cards)} card(s) in list {one_line(done.get('name'), 60)!r}"
@@ -520,7 +539,7 @@ def run(client: TrelloClient, board: str, list_name: str, days: float, *, dry_ru
     archived, failed = _archive_all(client, todo, out=out, err=err, workers=workers)
     out.write(f"{prefix}archived {archived}, kept {kept}, failed {failed}\n")
     out.flush()
-    return 1 if failed or history_failed else 0
+    return SweepResult(1 if failed or history_failed else 0, archived, kept, failed)
 
 
 def _activity_before(card: Mapping, cutoff: datetime) -> bool:
@@ -541,8 +560,15 @@ def _positive_days(text: str) -> float:
     return value
 
 
+def _prom_path(text: str) -> str:
+    if not text.endswith(".prom"):
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} must end in .prom (node_exporter's textfile collector "
+                                         "reads only *.prom files)")
+    return text
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``[--list Done] [--days 14] [--dry-run] [--verbose]`` (the documented flags).
+    """``[--list Done] [--days 14] [--dry-run] [--metrics-file PATH] [--verbose]`` (the documented flags).
 
     Without ``--list`` and ``--days`` the run covers every ``archive:`` sweep of
     the policy; with either, one sweep of the default board, as before policies.
@@ -552,6 +578,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=_positive_days, default=None,
                         help="archive cards that entered the list more than this many days ago (default: 14)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be archived, write nothing")
+    parser.add_argument("--metrics-file", type=_prom_path, default=None, metavar="PATH.prom",
+                        help="after the run, replace this file (atomically) with its time, success and counts, "
+                             "for node_exporter's textfile collector (not written with --dry-run)")
     if "--verbose" not in parser._option_string_actions:  # the top-level parser may define it already
         parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
                             help="tracebacks on errors")
@@ -572,11 +601,30 @@ def sweeps_for(args: argparse.Namespace, policy: Policy) -> tuple[Sweep, ...]:
 
 
 def command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """Policy and configuration from ``env``, the shared Trello client, then ``run`` per sweep; the worst exit code.
+    """Policy and configuration from ``env``, the shared Trello client, then a sweep each; the worst exit code.
 
     A policy from the environment alone is one sweep with today's output; a
     policy file's sweeps each end with a summary line naming the board and list.
+    With ``--metrics-file`` (and no ``--dry-run``) the run ends by writing its
+    textfile, failed runs included: those say so and keep the last success's time.
     """
+    started = time.monotonic()
+    counts: list[SweepCounts] = []
+    code = _command(args, env, counts)
+    path = getattr(args, "metrics_file", None)
+    if path and not getattr(args, "dry_run", False):
+        try:
+            write_archive_textfile(path, counts, ok=code == 0, finished=time.time(),
+                                   seconds=time.monotonic() - started)
+        except OSError as exc:
+            sys.stderr.write(f"{PROG}: error: could not write --metrics-file {one_line(path, 200)!r}: "
+                             f"{exc.strerror or type(exc).__name__}\n")
+            return max(code, 2)
+    return code
+
+
+def _command(args: argparse.Namespace, env: Mapping[str, str], counts: list[SweepCounts]) -> int:
+    """The sweeps of one run; each one's counts go to ``counts``."""
     verbose = bool(getattr(args, "verbose", False))
     try:
         policy = load_policy(getattr(args, "config", None), env)
@@ -589,11 +637,13 @@ def command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             sys.stdout.write(f"no archive sweeps in {policy.source}: nothing to do\n")
             return 0
         worst = 0
-        for sweep in sweeps:
-            code = run(client, sweep.board, sweep.list, sweep.days, dry_run=bool(getattr(args, "dry_run", False)),
-                       now=datetime.now(timezone.utc), out=sys.stdout, err=sys.stderr, verbose=verbose,
-                       label=f"board {sweep.board} list {sweep.list!r}" if labelled else "")
-            worst = max(worst, code)
+        for one in sweeps:
+            result = sweep(client, one.board, one.list, one.days, dry_run=bool(getattr(args, "dry_run", False)),
+                           now=datetime.now(timezone.utc), out=sys.stdout, err=sys.stderr, verbose=verbose,
+                           label=f"board {one.board} list {one.list!r}" if labelled else "")
+            counts.append(SweepCounts(one.board, one.list, result.code == 0, result.archived, result.kept,
+                                      result.failed))
+            worst = max(worst, result.code)
         return worst
     except ConfigError as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
@@ -607,5 +657,5 @@ def command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 __all__ = [
     "Decision", "History", "add_arguments", "command", "decide", "describe", "entered_done_at", "parse_time",
-    "read_history", "run", "sweeps_for",
+    "read_history", "run", "sweep", "sweeps_for", "SweepResult",
 ]

@@ -34,6 +34,7 @@ BRIDGE_ENV_HELP = {
     "GRAFANA_BRIDGE_JENKINS_TOKEN": "accept POST /jenkins?token=<token> (the Notification plugin; /jenkins only)",
     "GRAFANA_BRIDGE_NO_AUTH": "1: the same as --no-auth",
     "GRAFANA_BRIDGE_IGNORE_NO_DATA": "1: the same as --ignore-no-data",
+    "PROMETHEUS_MULTIPROC_DIR": "an empty directory: /metrics sums every process writing there (gunicorn workers)",
 }
 _TRELLO = ["TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_BOARD", "TRELLO_LIST", "TRELLO_DONE_LIST", "TRELLO_API_URL"]
 _AUTH = ["GRAFANA_BRIDGE_TOKEN", "GRAFANA_BRIDGE_USER", "GRAFANA_BRIDGE_PASSWORD", "GRAFANA_BRIDGE_HMAC_SECRET",
@@ -43,7 +44,7 @@ _LIMITS = ["JENKINS_TRELLO_TIMEOUT", "JENKINS_TRELLO_RETRY_SECONDS"]
 _CONFIG = ["JENKINS_TRELLO_CONFIG"]
 COMMAND_ENV = {
     "serve": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH", "GRAFANA_BRIDGE_IGNORE_NO_DATA"] + _JENKINS + _LIMITS
-    + _CONFIG,
+    + _CONFIG + ["PROMETHEUS_MULTIPROC_DIR"],
     "archive": _TRELLO + _LIMITS + _CONFIG,
     "doctor": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH"] + _JENKINS + _LIMITS + _CONFIG,
 }

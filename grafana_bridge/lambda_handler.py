@@ -5,7 +5,9 @@ the function's environment, as for ``serve``; the policy file from
 ``JENKINS_TRELLO_CONFIG`` (a path inside the function's package or a layer) or
 ``JENKINS_TRELLO_CONFIG_YAML`` (the file's text itself), read once per cold
 start. Keep the function timeout at or
-under 29 s (API Gateway's limit); the app answers within 22 s.
+under 29 s (API Gateway's limit); the app answers within 22 s. There is no
+``/metrics`` on Lambda (it answers 404): use CloudWatch's own Lambda metrics and
+the bridge's JSON log lines (one per webhook, with its action).
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ def _application() -> BridgeApp:
         from .edge import lambda_policy
         from .wsgi import from_env
 
-        _app = from_env(os.environ, policy=lambda_policy(os.environ))
+        # no /metrics on Lambda (each instance would count alone, and nothing can scrape it), so nothing is
+        # counted and prometheus_client is not even imported: no multiprocess directory is needed or made
+        _app = from_env(os.environ, policy=lambda_policy(os.environ), metrics=False)
     return _app
 
 

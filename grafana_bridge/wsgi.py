@@ -9,6 +9,11 @@ bad file makes the new workers fail to start: check it with
 ``jenkins-trello check-config`` first).
 
 Set GRAFANA_BRIDGE_NO_AUTH=1 to run without credentials (the same as ``serve --no-auth``).
+
+With several workers, give ``/metrics`` the totals of all of them (prometheus_client's multiprocess mode):
+
+    export PROMETHEUS_MULTIPROC_DIR=/run/grafana-bridge-metrics   # set in the shell, before gunicorn starts
+    gunicorn --config python:grafana_bridge.gunicorn_conf --workers 2 'grafana_bridge.wsgi:application'
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ def from_env(env: Mapping[str, str] = os.environ, policy: Policy | None = None, 
         no_auth=overrides.get("no_auth", env.get("GRAFANA_BRIDGE_NO_AUTH", "") in ("1", "true", "yes")),
         ignore_no_data=overrides.get("ignore_no_data",
                                      env.get("GRAFANA_BRIDGE_IGNORE_NO_DATA", "") in ("1", "true", "yes")),
+        metrics=overrides.get("metrics", True),
     )
     return BridgeApp(TrelloConfig.from_env(trello_env(env, policy)), AuthConfig.from_env(env), options,
                      policy=policy, jenkins=jenkins_access(env))

@@ -20,7 +20,7 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,8 +140,30 @@ class Stats:
             setattr(self, name, getattr(self, name) + 1)
 
 
+#: What one request on the wire came to, for ``TrelloClient.on_request`` (a fixed set: safe as a metric label).
+REQUEST_OUTCOMES = ("ok", "rate_limited", "server_error", "client_error", "timeout", "connection_error")
+
+#: ``on_request(method, outcome, seconds)``: called once per request sent (each retry included).
+RequestHook = Callable[[str, str, float], None]
+
+
+def request_outcome(status: int) -> str:
+    """The outcome of an answered request from its HTTP status (pure): one of ``REQUEST_OUTCOMES``."""
+    if status < 300:
+        return "ok"
+    if status == 429:
+        return "rate_limited"
+    return "server_error" if status >= 500 else "client_error"
+
+
 class TrelloClient:
-    """Thin, safe access to the handful of Trello endpoints the project needs."""
+    """Thin, safe access to the handful of Trello endpoints the project needs.
+
+    ``on_request`` (default None) is told about every request sent; the bridge
+    sets it to count them on ``/metrics``. It is a plain callback so that this
+    module, which ``jenkins-trello notify`` imports on every build, never
+    imports a metrics library.
+    """
 
     def __init__(
         self,
@@ -161,6 +183,7 @@ class TrelloClient:
         self.max_attempts = max_attempts
         self.pacer = pacer or Pacer()
         self.stats = Stats()
+        self.on_request: RequestHook | None = None
         self._secrets = tuple(s for s in (key, token) if s)
         self._local = threading.local()
         self.session = requests.Session()
@@ -231,14 +254,20 @@ class TrelloClient:
                 raise TrelloError(op, None, "out of time")
             timeout = min(timeout, remaining)
         started = time.monotonic()
+        outcome = "connection_error"
         try:
             resp = self.session.request(method, self.base_url + path, params=params, json=body, timeout=timeout)
+            outcome = request_outcome(resp.status_code)
         except requests.Timeout:
+            outcome = "timeout"
             raise _Retryable(TrelloError(op, None, f"timed out after {timeout:.1f} s")) from None
         except requests.RequestException as exc:
             raise _Retryable(TrelloError(op, None, f"connection failed ({type(exc).__name__})")) from None
         finally:
-            self.stats.record(op, time.monotonic() - started)
+            seconds = time.monotonic() - started
+            self.stats.record(op, seconds)
+            if self.on_request is not None:
+                self.on_request(method, outcome, seconds)
         status = resp.status_code
         if status < 300:
             self._mind_headers(resp.headers)

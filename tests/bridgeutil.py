@@ -251,6 +251,20 @@ def bridge(t: Trello, threads: int = 8, **kw: Any) -> Iterator[Bridge]:
         b.stop()
 
 
+# --------------------------------------------------------------------------- metrics
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples named ``name`` whose labels include ``labels``, parsed by prometheus_client.
+
+    0 when there is none (a counter never incremented has no sample yet).
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
 # --------------------------------------------------------------------------- auth headers
 
 

@@ -426,3 +426,61 @@ def test_command_configuration_and_usage_errors(emu, capsys):
     assert command(parser.parse_args([]), env) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "HTTP 503" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- --metrics-file (node_exporter textfile)
+
+
+def _textfile(path) -> dict[str, list]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {f.name: f.samples for f in text_string_to_metric_families(path.read_text())}
+
+
+def test_metrics_file_after_a_run_a_failed_run_and_a_dry_run(emu, story, tmp_path, capsys):
+    parser = argparse.ArgumentParser(prog="grafana-bridge archive")
+    add_arguments(parser)
+    env = {"TRELLO_API_KEY": KEY, "TRELLO_TOKEN": TOKEN, "TRELLO_BOARD": story.id, "TRELLO_API_URL": emu.url,
+           "JENKINS_TRELLO_RETRY_SECONDS": "1"}
+    path = tmp_path / "archive.prom"
+    before = time.time()
+    assert command(parser.parse_args(["--metrics-file", str(path)]), env) == 0
+    fam = _textfile(path)
+    success = fam["grafana_bridge_archive_last_success_timestamp_seconds"][0].value
+    assert before <= success <= time.time()
+    assert fam["grafana_bridge_archive_last_run_success"][0].value == 1
+    (archived,) = fam["grafana_bridge_archive_cards_archived"]
+    assert archived.labels == {"board": story.id, "list": "Done"} and archived.value == len(ARCHIVABLE)
+    assert fam["grafana_bridge_archive_cards_kept"][0].value == len(KEPT)
+    assert fam["grafana_bridge_archive_cards_failed"][0].value == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"archived {len(ARCHIVABLE)}, kept {len(KEPT)}, failed 0"
+
+    # Trello down: exit 1, the file says the run failed and still holds the last success's time
+    emu.inject("503", times=None)
+    assert command(parser.parse_args(["--metrics-file", str(path)]), env) == 1
+    emu.clear_faults()
+    fam = _textfile(path)
+    assert fam["grafana_bridge_archive_last_run_success"][0].value == 0
+    assert fam["grafana_bridge_archive_last_run_timestamp_seconds"][0].value > success
+    assert fam["grafana_bridge_archive_last_success_timestamp_seconds"][0].value == success
+    assert fam["grafana_bridge_archive_sweep_success"][0].value == 0
+
+    # a dry run writes nothing, not even this file
+    stamp = path.stat().st_mtime_ns
+    assert command(parser.parse_args(["--dry-run", "--metrics-file", str(path)]), env) == 0
+    assert path.stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archive.prom"]
+
+
+def test_metrics_file_must_be_a_prom_file_in_a_writable_place(emu, story, tmp_path, capsys):
+    parser = argparse.ArgumentParser(prog="grafana-bridge archive")
+    add_arguments(parser)
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args(["--metrics-file", str(tmp_path / "archive.txt")])
+    assert exc.value.code == 2 and ".prom" in capsys.readouterr().err
+    env = {"TRELLO_API_KEY": KEY, "TRELLO_TOKEN": TOKEN, "TRELLO_BOARD": story.id, "TRELLO_API_URL": emu.url}
+    missing = tmp_path / "no-such-dir" / "archive.prom"
+    assert command(parser.parse_args(["--metrics-file", str(missing)]), env) == 2
+    err = capsys.readouterr().err
+    assert "--metrics-file" in err.splitlines()[-1] and "No such file" in err and "Traceback" not in err
+    assert len(story.closed_names()) == len(ARCHIVABLE), "the cards were archived all the same"

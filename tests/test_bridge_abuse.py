@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import socket
 import threading
 import time
@@ -38,6 +37,7 @@ from .bridgeutil import (
     fixture,
     fixture_names,
     hmac_headers,
+    metric,
     serve,
     trello,
 )
@@ -56,9 +56,7 @@ def _poison(doc: Any, bad: str = "\ud800") -> Any:
 
 
 def _code(b, code: str) -> int:
-    m = re.search(r'grafana_bridge_http_requests_total\{code="' + code + r'",path="/alerts"\} (\d+)',
-                  b.get("/metrics").text)
-    return int(m.group(1)) if m else 0
+    return int(metric(b.get("/metrics").text, "grafana_bridge_http_requests_total", code=code, path="/alerts"))
 
 
 # --------------------------------------------------------------------------- item 2: no 500, no half change

@@ -14,7 +14,6 @@ test fails (it does not skip) when the binary is missing.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -27,7 +26,7 @@ import requests
 
 from jenkins_trello.cards import read_marker
 
-from .bridgeutil import PASSWORD, USER, bridge, free_port, trello, wait_until
+from .bridgeutil import PASSWORD, USER, bridge, free_port, metric, trello, wait_until
 
 DEADLINE = 15.0  # seconds to wait for Alertmanager to deliver (it should take about one second)
 
@@ -168,8 +167,7 @@ def test_firing_then_resolved_alert_makes_then_archives_one_card(stack):
 
 
 def _unchanged(b) -> int:
-    m = re.search(r'grafana_bridge_webhooks_total\{outcome="unchanged"\} (\d+)', b.get("/metrics").text)
-    return int(m.group(1)) if m else 0
+    return int(metric(b.get("/metrics").text, "grafana_bridge_webhooks_total", outcome="unchanged"))
 
 
 def test_two_groups_make_two_cards_and_repeats_add_none(stack):
@@ -200,8 +198,7 @@ def test_two_groups_make_two_cards_and_repeats_add_none(stack):
 
 
 def _bridge_503s(b) -> int:
-    m = re.search(r'grafana_bridge_webhooks_total\{outcome="trello_unavailable"\} (\d+)', b.get("/metrics").text)
-    return int(m.group(1)) if m else 0
+    return int(metric(b.get("/metrics").text, "grafana_bridge_webhooks_total", outcome="trello_unavailable"))
 
 
 def test_trello_failing_means_503_and_alertmanager_delivers_again(stack):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 import grafana_bridge.app as app_module
 from grafana_bridge.app import MAX_BODY, BridgeApp, Options
@@ -38,6 +38,7 @@ from .bridgeutil import (
     fixture_names,
     free_port,
     hmac_headers,
+    metric,
     serve,
     wait_until,
 )
@@ -357,31 +358,6 @@ def test_healthz_is_200_without_credentials_and_without_trello(t, b):
     assert b.session.head(b.url + "/healthz", timeout=5).status_code == 200
 
 
-_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$')
-
-
-def parse_metrics(text: str) -> dict[tuple[str, str], float]:
-    out = {}
-    types = {}
-    for line in text.splitlines():
-        if not line:
-            continue
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ")
-            assert kind in ("counter", "gauge", "histogram", "summary", "untyped")
-            types[name] = kind
-            continue
-        if line.startswith("#"):
-            continue
-        m = _SAMPLE.match(line)
-        assert m, f"not a Prometheus sample line: {line!r}"
-        out[(m.group(1), m.group(2) or "")] = float(m.group(3))
-    for name, _labels in out:
-        base = re.sub(r"_(bucket|sum|count)$", "", name)
-        assert name in types or base in types, f"{name} has no TYPE line"
-    return out
-
-
 def test_metrics_are_prometheus_text_with_requests_outcomes_trello_and_latency(t, b):
     b.post(fixture("alertmanager-1.json"))
     b.post(fixture("alertmanager-1.json"))
@@ -389,20 +365,28 @@ def test_metrics_are_prometheus_text_with_requests_outcomes_trello_and_latency(t
     b.post(fixture("alertmanager-1.json"), headers={"Authorization": "Bearer wrong"})
     r = b.get("/metrics")
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain")
-    m = parse_metrics(r.text)
-    assert m[("grafana_bridge_http_requests_total", '{code="200",path="/alerts"}')] == 2
-    assert m[("grafana_bridge_http_requests_total", '{code="400",path="/alerts"}')] == 1
-    assert m[("grafana_bridge_http_requests_total", '{code="401",path="/alerts"}')] == 1
-    assert m[("grafana_bridge_webhooks_total", '{outcome="created"}')] == 1
-    assert m[("grafana_bridge_webhooks_total", '{outcome="unchanged"}')] == 1
-    assert m[("grafana_bridge_trello_requests_total", "")] == len(t.emu.request_log) == 4  # find, create, re-read; find
-    buckets = [(k[1], v) for k, v in m.items() if k[0] == "grafana_bridge_request_seconds_bucket"]
+    text = r.text
+    assert metric(text, "grafana_bridge_http_requests_total", code="200", path="/alerts", method="POST") == 2
+    assert metric(text, "grafana_bridge_http_requests_total", code="400", path="/alerts") == 1
+    assert metric(text, "grafana_bridge_http_requests_total", code="401", path="/alerts") == 1
+    assert metric(text, "grafana_bridge_webhooks_total", source="alertmanager", outcome="created") == 1
+    assert metric(text, "grafana_bridge_webhooks_total", source="alertmanager", outcome="unchanged") == 1
+    assert metric(text, "grafana_bridge_webhooks_total", source="unknown", outcome="rejected_400") == 1
+    assert metric(text, "grafana_bridge_webhooks_total", source="unknown", outcome="rejected_401") == 1
+    # find, create, re-read; find: every request on the wire, by method and outcome
+    assert metric(text, "grafana_bridge_trello_requests_total") == len(t.emu.request_log) == 4
+    assert metric(text, "grafana_bridge_trello_requests_total", method="GET", outcome="ok") == 3
+    assert metric(text, "grafana_bridge_trello_requests_total", method="POST", outcome="ok") == 1
+    assert metric(text, "grafana_bridge_trello_request_duration_seconds_count") == 4
+    assert metric(text, "grafana_bridge_board_reads_total") == b.app.board_reads == 3  # the twin check re-reads
+    buckets = [(s.labels["le"], s.value) for fam in text_string_to_metric_families(text) for s in fam.samples
+               if s.name == "grafana_bridge_request_duration_seconds_bucket" and s.labels["path"] == "/alerts"]
     assert len(buckets) >= 5
     values = [v for _, v in buckets]
     assert values == sorted(values), "histogram buckets are cumulative"
-    count = m[("grafana_bridge_request_seconds_count", "")]
-    assert m[("grafana_bridge_request_seconds_bucket", '{le="+Inf"}')] == count == 4
-    assert m[("grafana_bridge_request_seconds_sum", "")] > 0
+    count = metric(text, "grafana_bridge_request_duration_seconds_count", path="/alerts")
+    assert dict(buckets)["+Inf"] == count == 4
+    assert metric(text, "grafana_bridge_request_duration_seconds_sum", path="/alerts") > 0
 
 
 # --------------------------------------------------------------------------- Trello faults
@@ -427,9 +411,9 @@ def test_trello_down_past_the_retry_budget_is_503_and_redelivery_lands_once(t):
         s = b.post(fixture("alertmanager-1.json")).json()
         assert s["action"] == "unchanged"
         assert len(t.bridge_cards(include_closed=True)) == 1
-        m = parse_metrics(b.get("/metrics").text)
-        assert m[("grafana_bridge_webhooks_total", '{outcome="trello_unavailable"}')] == 2
-        assert m[("grafana_bridge_trello_failures_total", "")] >= 2
+        text = b.get("/metrics").text
+        assert metric(text, "grafana_bridge_webhooks_total", outcome="trello_unavailable") == 2
+        assert metric(text, "grafana_bridge_trello_requests_total", outcome="server_error") >= 4, "2 tries each"
 
 
 @pytest.mark.parametrize("kind", ["500", "drop", "timeout"])

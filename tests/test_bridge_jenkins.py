@@ -125,7 +125,7 @@ def world():
             lg.setLevel(level)
     assert w.t.emu.secrets_in_url == []
     assert any('"event": "jenkins"' in line for line in captured.lines)  # the log lines were seen
-    for text in w.outputs + captured.lines + [repr(w.app.auth), repr(w.app.jenkins), w.app.metrics.render({})]:
+    for text in w.outputs + captured.lines + [repr(w.app.auth), repr(w.app.jenkins), w.app.metrics.render().decode()]:
         for secret in SECRETS:
             assert secret not in text
 

@@ -149,7 +149,22 @@ def test_unknown_path_and_method_through_events(t):
     assert call(app, http_v2("POST", "/nope", b"{}", AUTHZ))["statusCode"] == 404
     out = call(app, rest_v1("GET", "/metrics"))
     assert out["statusCode"] == 200 and out["headers"]["Content-Type"].startswith("text/plain")
-    assert "grafana_bridge_request_seconds_count" in out["body"]
+    assert "grafana_bridge_request_duration_seconds_count" in out["body"]
+
+
+def test_handler_has_no_metrics_endpoint_and_needs_no_multiprocess_dir(t, monkeypatch, tmp_path):
+    """Lambda: no /metrics (each instance would count alone); a stray PROMETHEUS_MULTIPROC_DIR changes nothing."""
+    missing = tmp_path / "no-such-dir"
+    for k, v in {"TRELLO_API_KEY": KEY, "TRELLO_TOKEN": TOKEN, "TRELLO_BOARD": t.board, "TRELLO_API_URL": t.emu.url,
+                 "GRAFANA_BRIDGE_TOKEN": BEARER, "PROMETHEUS_MULTIPROC_DIR": str(missing)}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(lh, "_app", None)
+    body = json.dumps(fixture("alertmanager-2.json")).encode()
+    out = handler(http_v2("POST", "/alerts", body, AUTHZ), None)
+    assert out["statusCode"] == 200 and json.loads(out["body"])["action"] == "created"
+    out = handler(rest_v1("GET", "/metrics"), None)
+    assert out["statusCode"] == 404 and "CloudWatch" in json.loads(out["body"])["error"]
+    assert not missing.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_handler_builds_the_app_from_the_environment_once(t, monkeypatch):
