@@ -21,6 +21,7 @@ from jenkins_trello.policy import Policy, load_policy
 
 from .app import BridgeApp, Options
 from .auth import AuthConfig
+from .deliveries import capacity_from_env
 from .edge import trello_env
 
 
@@ -37,7 +38,7 @@ def from_env(env: Mapping[str, str] = os.environ, policy: Policy | None = None, 
                                      env.get("GRAFANA_BRIDGE_IGNORE_NO_DATA", "") in ("1", "true", "yes")),
     )
     return BridgeApp(TrelloConfig.from_env(trello_env(env, policy)), AuthConfig.from_env(env), options,
-                     policy=policy)
+                     policy=policy, deliveries_kept=capacity_from_env(env))
 
 
 def __getattr__(name: str) -> BridgeApp:

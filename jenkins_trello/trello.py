@@ -140,6 +140,13 @@ class Stats:
             setattr(self, name, getattr(self, name) + 1)
 
 
+@dataclass
+class RequestCount:
+    """Requests one thread sent inside ``TrelloClient.counting`` (never shared between threads)."""
+
+    requests: int = 0
+
+
 class TrelloClient:
     """Thin, safe access to the handful of Trello endpoints the project needs."""
 
@@ -186,6 +193,21 @@ class TrelloClient:
             yield
         finally:
             self._local.deadline = previous
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[RequestCount]:
+        """Count the requests this thread sends inside the block (retries included), for one delivery's record.
+
+        ``stats`` is shared by every thread of the process, so a delta of it
+        would mix concurrent webhooks; this counter sees only the caller's own
+        requests (a shared board read counts for the webhook whose thread made it).
+        """
+        previous = getattr(self._local, "count", None)
+        count = self._local.count = RequestCount()
+        try:
+            yield count
+        finally:
+            self._local.count = previous
 
     def scrub(self, text: str) -> str:
         """Remove the key and token from any text that might reach a log or an exception."""
@@ -239,6 +261,9 @@ class TrelloClient:
             raise _Retryable(TrelloError(op, None, f"connection failed ({type(exc).__name__})")) from None
         finally:
             self.stats.record(op, time.monotonic() - started)
+            count = getattr(self._local, "count", None)
+            if count is not None:
+                count.requests += 1
         status = resp.status_code
         if status < 300:
             self._mind_headers(resp.headers)
