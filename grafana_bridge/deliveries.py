@@ -171,6 +171,7 @@ table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #dcdfe4;vertical-align:top}
 th{background:#f1f2f4}
 tr.err td{background:#ffeceb}
+td.when{white-space:nowrap}
 td.code{font-weight:600}
 tr.err td.code{color:#ae2e24}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -194,7 +195,8 @@ def render_html(shown: Sequence[Delivery], *, capacity: int, recorded: int, erro
         source = d.source + (f" ({d.sender})" if d.sender else "")
         rows.append(
             f'<tr class="{"err" if d.failed else "ok"}">'
-            f"<td>{e(_iso(d.time))}</td><td>{e(source)}</td><td>{e(d.subject)}</td><td>{e(d.route or '')}</td>"
+            f'<td class="when">{e(_iso(d.time))}</td>'
+            f"<td>{e(source)}</td><td>{e(d.subject)}</td><td>{e(d.route or '')}</td>"
             f'<td class="code">{d.code}</td><td>{e(d.action)}</td><td>{e(d.reason)}</td><td>{_link(d.card_url)}</td>'
             f'<td class="num">{d.trello_requests}</td><td class="num">{d.ms:.1f}</td></tr>')
     body = "\n".join(rows) if rows else (
