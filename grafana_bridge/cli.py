@@ -45,7 +45,7 @@ COMMAND_ENV = {
                                 "GRAFANA_BRIDGE_DELIVERIES"] + _CONFIG,
     "archive": _TRELLO + _LIMITS + _CONFIG,
     "doctor": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH"] + _LIMITS + _CONFIG,
-    "replay": _TRELLO + ["GRAFANA_BRIDGE_IGNORE_NO_DATA"] + _CONFIG,
+    "replay": _TRELLO + ["GRAFANA_BRIDGE_IGNORE_NO_DATA"] + _LIMITS + _CONFIG,
 }
 #: how long serve waits for Trello at start before it starts anyway (and answers 503 until Trello is back)
 START_CHECK_SECONDS = 5.0

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from jenkins_trello.cards import alert_key
-from jenkins_trello.config import ConfigError, TrelloConfig
+from jenkins_trello.config import ConfigError, Limits, TrelloConfig
 from jenkins_trello.policy import load_policy
 from jenkins_trello.trello import TrelloAuthError, TrelloError, TrelloNotFound
 
@@ -94,9 +94,12 @@ def _alert(doc: Any, args: argparse.Namespace, env: Mapping[str, str]) -> list[s
     group = decode_alert(doc, args.source)
     policy = load_policy(getattr(args, "config", None), env)
     ignore = bool(args.ignore_no_data) or env.get("GRAFANA_BRIDGE_IGNORE_NO_DATA", "") in ("1", "true", "yes")
+    cfg = TrelloConfig.from_env(trello_env(env, policy))
+    limits = Limits.from_env(env)  # a command's limits, like archive's (the server's are its answer budget)
+    client = cfg.client(timeout=limits.timeout, retry_seconds=min(limits.retry_seconds, ANSWER_SECONDS))
     # no bridge credentials: replay checks none (the file is the operator's own)
-    app = BridgeApp(TrelloConfig.from_env(trello_env(env, policy)), AuthConfig(),
-                    Options(no_auth=True, ignore_no_data=ignore), policy=policy, deliveries_kept=0)
+    app = BridgeApp(cfg, AuthConfig(), Options(no_auth=True, ignore_no_data=ignore), client=client, policy=policy,
+                    deliveries_kept=0)
     writes: list[str] = []
     summary = app.handle(group, time.monotonic() + ANSWER_SECONDS, dry_run=args.dry_run, report=writes)
     return report_lines(group, summary, writes, args.dry_run)
