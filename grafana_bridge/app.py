@@ -407,7 +407,7 @@ class BridgeApp:
                 status, body, headers = self._route(method, path, environ, started, ctx)
             except Exception as exc:  # noqa: BLE001 - the last line of defence: log it, answer 500, stay up
                 status, body, headers = self._unexpected(exc, path, ctx)
-        if method == "POST" and path in _ROUTES:  # every webhook, whatever its answer, on /deliveries
+        if method == "POST" and method in _ROUTES.get(path, ()):  # every webhook, whatever its answer
             self.deliveries.record(deliveries.from_answer(self.clock(), status, body, ctx, trello_requests.requests,
                                                           (time.monotonic() - started) * 1000))
         self.metrics.inc("grafana_bridge_http_requests_total", path=path if path in _ROUTES else "other",

@@ -291,3 +291,13 @@ def test_a_fixture_delivery_records_its_format():
         b.post(fixture("grafana-unified-1.json"))
         row = _json(b)["deliveries"][0]
     assert row["source"] == "grafana" and row["code"] == 200
+
+
+def test_only_webhooks_are_deliveries():
+    with trello() as t, bridge(t) as b:
+        assert b.session.post(b.url + "/healthz", headers=BEARER_HEADERS, timeout=10).status_code == 405
+        assert b.session.post(b.url + "/nope", headers=BEARER_HEADERS, timeout=10).status_code == 404
+        b.get("/metrics")
+        _json(b)
+        doc = _json(b)
+    assert doc["deliveries"] == [] and doc["recorded"] == 0
