@@ -29,8 +29,11 @@ from jenkins_trello.lifecycle import (
     Archive,
     Comment,
     Op,
+    Outcome,
     Want,
     apply,
+    describe,
+    describe_ops,
     fit,
     is_fixed,
     labels_from,
@@ -48,7 +51,7 @@ from jenkins_trello.templates import render_or_default
 from jenkins_trello.text import clean_text, md_link
 from jenkins_trello.trello import TrelloClient, TrelloError
 
-from . import render
+from . import deliveries, render
 from .auth import AuthConfig, check, check_query_token
 from .jenkins_events import EventError, parse_event
 from .jenkins_hook import NO_JENKINS, Applied, JenkinsAccess, NoJenkins, deliver
@@ -248,7 +251,8 @@ class BridgeApp:
 
     def __init__(self, trello: TrelloConfig, auth: AuthConfig, options: Options = Options(),
                  client: TrelloClient | None = None, clock: Callable[[], float] = time.time,
-                 policy: Policy | None = None, jenkins: JenkinsAccess | None = None) -> None:
+                 policy: Policy | None = None, jenkins: JenkinsAccess | None = None,
+                 deliveries_kept: int = deliveries.DEFAULT_CAPACITY) -> None:
         if not auth.configured and not options.no_auth:
             raise ValueError("no bridge credentials configured (set GRAFANA_BRIDGE_TOKEN, GRAFANA_BRIDGE_USER "
                              "and GRAFANA_BRIDGE_PASSWORD, or GRAFANA_BRIDGE_HMAC_SECRET; or pass --no-auth)")
@@ -268,6 +272,7 @@ class BridgeApp:
         self._readers_lock = threading.Lock()
         self.locks = KeyLocks()
         self._large = threading.BoundedSemaphore(LARGE_BODY_SLOTS)
+        self.deliveries = deliveries.DeliveryLog(deliveries_kept)
 
     def set_policy(self, policy: Policy) -> None:
         """Use ``policy`` for the next webhooks (one assignment: a webhook in flight keeps the one it read)."""
@@ -292,8 +297,15 @@ class BridgeApp:
         with self._readers_lock:
             return sum(r.reads for r in self._readers.values())
 
-    def handle(self, group: AlertGroup, deadline: float) -> dict[str, Any]:
-        """Bring the group's card up to date; returns the JSON summary. Raises TrelloError/Timeout."""
+    def handle(self, group: AlertGroup, deadline: float, dry_run: bool = False,
+               report: list[str] | None = None) -> dict[str, Any]:
+        """Bring the group's card up to date; returns the JSON summary. Raises TrelloError/Timeout.
+
+        ``dry_run`` reads the board and plans exactly as a real delivery does,
+        but writes nothing (the summary's action is what the plan would do).
+        ``report`` receives one line per write made (or planned, with
+        ``dry_run``): what ``grafana-bridge replay`` prints.
+        """
         policy = self.policy  # one policy for the whole webhook, whatever a reload does meanwhile
         counted = effective(group, self.options.ignore_no_data)
         base = {"status": "ok", "source": group.source, "group": group.name, "groupStatus": group.status,
@@ -331,10 +343,16 @@ class BridgeApp:
             if reopen is not None:
                 want = dataclasses.replace(want, again=f"Firing again: card reopened.\n\n{want.comment}")
             ops, keep = plan(key, lambda _card: want, board, list_id, reopen=reopen)
-            outcome = apply(self.client, key, ops, keep, lambda: reader.get(deadline))
+            if report is not None:
+                report += describe_ops(ops, board)
+            if dry_run:
+                outcome = Outcome(action=describe(ops), card_id=keep.id if keep else None,
+                                  card_url=keep.url if keep else None, ops=list(ops))
+            else:
+                outcome = apply(self.client, key, ops, keep, lambda: reader.get(deadline))
             if outcome.action in ("created", "reopened") or not want.open:
                 moved = self._close_elsewhere(policy, route, key, not want.open, outcome.card_url, board.name,
-                                              deadline)
+                                              deadline, dry_run, report)
         firing = decode_state(want.state) if want.open else frozenset()
         return {
             "status": "ok",
@@ -355,7 +373,8 @@ class BridgeApp:
         }
 
     def _close_elsewhere(self, policy: Policy, route: Route, key: str, resolved: bool, new_url: str | None,
-                         board_name: str, deadline: float) -> int:
+                         board_name: str, deadline: float, dry_run: bool = False,
+                         report: list[str] | None = None) -> int:
         """A group whose route moved: close its open cards on the policy's other alert boards; returns how many.
 
         Only on a create, reopen or resolve, and only when the policy names
@@ -371,7 +390,10 @@ class BridgeApp:
             cards = board.cards_for(key)
             if cards:
                 ops = moved_ops(cards, resolved, new_url, board_name)
-                apply(self.client, key, ops, None, lambda b=board: b)
+                if report is not None:
+                    report += [f"on board {board.name or other}: {line}" for line in describe_ops(ops, board)]
+                if not dry_run:
+                    apply(self.client, key, ops, None, lambda b=board: b)
                 closed += len(cards)
         return closed
 
@@ -391,10 +413,14 @@ class BridgeApp:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         path = str(environ.get("PATH_INFO", "/")) or "/"
         ctx: dict[str, Any] = {}  # what is known about the request, for the log line of an unexpected error
-        try:
-            status, body, headers = self._route(method, path, environ, started, ctx)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence: log it, answer 500, stay up
-            status, body, headers = self._unexpected(exc, path, ctx)
+        with self.client.counting() as trello_requests:
+            try:
+                status, body, headers = self._route(method, path, environ, started, ctx)
+            except Exception as exc:  # noqa: BLE001 - the last line of defence: log it, answer 500, stay up
+                status, body, headers = self._unexpected(exc, path, ctx)
+        if method == "POST" and method in _ROUTES.get(path, ()):  # every webhook, whatever its answer
+            self.deliveries.record(deliveries.from_answer(self.clock(), status, body, ctx, trello_requests.requests,
+                                                          (time.monotonic() - started) * 1000))
         self.metrics.http_request(path, method, status, time.monotonic() - started)
         data = body if isinstance(body, bytes) else (json.dumps(body, ensure_ascii=False) + "\n").encode(
             "utf-8", "replace")
@@ -430,6 +456,8 @@ class BridgeApp:
                 return 404, {"error": "no /metrics here (AWS Lambda: each instance would count alone); use "
                                       "CloudWatch metrics and the bridge's JSON log lines"}, {}
             return 200, self.metrics.render(), {"Content-Type": CONTENT_TYPE}
+        if path == "/deliveries":
+            return self._deliveries(environ)
         queued = environ.get(QUEUED_KEY)
         if isinstance(queued, float) and queued <= started:
             started = queued  # the wait for a worker thread counts against the answer budget
@@ -456,25 +484,51 @@ class BridgeApp:
         """Body -> authenticated, decoded JSON document; raises Reject (4xx)."""
         body = _read_body(environ)
         self._authenticate(environ, body, query_token)
-        try:
-            doc = json.loads(body.decode("utf-8"))
-        except RecursionError:
-            raise Reject(400, "JSON nested too deeply") from None
-        except (UnicodeDecodeError, ValueError):
-            raise Reject(400, "body is not JSON") from None
-        del body
-        if not _depth_ok(doc):
-            raise Reject(422, f"JSON nested deeper than {MAX_JSON_DEPTH} levels is no "
-                              f"{'build event' if query_token else 'alert payload'}")
-        return doc
+        return load_json(body, "build event" if query_token else "alert payload")
 
     def _decode(self, environ: Mapping[str, Any], sender: str | None, deadline: float) -> AlertGroup:
         """Body -> authenticated, decoded, parsed group; raises Reject (4xx) or Timeout (busy)."""
-        doc = self._document(environ)
+        return decode_alert(self._document(environ), sender)
+
+    def _deliveries(self, environ: Mapping[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        """``GET /deliveries``: the latest deliveries as HTML (a browser) or JSON (``Accept``, ``?format=json``).
+
+        Behind bearer or basic auth, as the webhooks are. HMAC cannot apply: it
+        signs a body and a GET has none, so a bridge with only an HMAC secret
+        answers 401 saying which credential to add. The Jenkins query token
+        opens ``/jenkins`` only.
+        """
+        if not self.options.no_auth:
+            page_auth = dataclasses.replace(self.auth, hmac_secret=None, jenkins_token=None)
+            if not page_auth.configured:
+                return 401, {"error": "the deliveries page needs GRAFANA_BRIDGE_TOKEN (bearer) or "
+                                      "GRAFANA_BRIDGE_USER and GRAFANA_BRIDGE_PASSWORD (basic auth): an HMAC "
+                                      "signature signs a webhook's body, and a GET has none"}, {}
+            hdrs = {k: v for k, v in _headers(environ).items() if k == "authorization"}
+            reason = check(page_auth, hdrs, b"", self.clock())
+            if reason is not None:
+                scheme = "Basic" if page_auth.basic_enabled else "Bearer"
+                return 401, {"error": reason}, {"WWW-Authenticate": f'{scheme} realm="grafana-bridge"'}
         try:
-            return parse(doc, sender)
-        except PayloadError as exc:
-            raise Reject(422, str(exc)) from None
+            query = parse_qs(str(environ.get("QUERY_STRING") or ""), max_num_fields=20)
+        except ValueError:
+            return 400, {"error": "query string has too many fields"}, {}
+        errors_only = (query.get("errors") or [""])[-1] in ("1", "true", "yes", "on")
+        text = (query.get("q") or [""])[-1][:200]
+        fmt = (query.get("format") or [""])[-1]
+        accept = str(environ.get("HTTP_ACCEPT") or "")
+        as_json = fmt == "json" or (fmt != "html" and "application/json" in accept and "text/html" not in accept)
+        log_ = self.deliveries
+        shown = deliveries.select(log_.latest(), errors_only, text)
+        if as_json:
+            return 200, deliveries.to_json(shown, capacity=log_.capacity, recorded=log_.recorded,
+                                           errors_only=errors_only, text=text), {"Cache-Control": "no-store"}
+        page = deliveries.render_html(shown, capacity=log_.capacity, recorded=log_.recorded, errors_only=errors_only,
+                                      text=text, now=self.clock())
+        return 200, page.encode("utf-8"), {
+            "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
     def _alerts(self, environ: Mapping[str, Any], started: float, ctx: dict[str, Any]
                 ) -> tuple[int, Any, dict[str, str]]:
@@ -575,10 +629,32 @@ class BridgeApp:
         return 200, summary, {}
 
 
-_ROUTES = {"/alerts": ("POST",), "/jenkins": ("POST",), "/healthz": ("GET", "HEAD"), "/metrics": ("GET", "HEAD")}
+_ROUTES = {"/alerts": ("POST",), "/jenkins": ("POST",), "/healthz": ("GET", "HEAD"), "/metrics": ("GET", "HEAD"),
+           "/deliveries": ("GET", "HEAD")}
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
             413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error",
             503: "Service Unavailable"}
+
+
+def load_json(body: bytes, what: str = "alert payload") -> Any:
+    """A webhook body decoded as the server decodes it; Reject(400/422) when it is not JSON or nested absurdly."""
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except RecursionError:
+        raise Reject(400, "JSON nested too deeply") from None
+    except (UnicodeDecodeError, ValueError):
+        raise Reject(400, "body is not JSON") from None
+    if not _depth_ok(doc):
+        raise Reject(422, f"JSON nested deeper than {MAX_JSON_DEPTH} levels is no {what}")
+    return doc
+
+
+def decode_alert(doc: Any, sender: str | None) -> AlertGroup:
+    """A decoded body as an alert group (``payloads.parse``); Reject(422) when it is no known alert payload."""
+    try:
+        return parse(doc, sender)
+    except PayloadError as exc:
+        raise Reject(422, str(exc)) from None
 
 
 def _sender(environ: Mapping[str, Any]) -> str | None:

@@ -35,6 +35,7 @@ BRIDGE_ENV_HELP = {
     "GRAFANA_BRIDGE_NO_AUTH": "1: the same as --no-auth",
     "GRAFANA_BRIDGE_IGNORE_NO_DATA": "1: the same as --ignore-no-data",
     "PROMETHEUS_MULTIPROC_DIR": "an empty directory: /metrics sums every process writing there (gunicorn workers)",
+    "GRAFANA_BRIDGE_DELIVERIES": "how many deliveries GET /deliveries keeps, 0-10000 (default: 200; 0: none)",
 }
 _TRELLO = ["TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_BOARD", "TRELLO_LIST", "TRELLO_DONE_LIST", "TRELLO_API_URL"]
 _AUTH = ["GRAFANA_BRIDGE_TOKEN", "GRAFANA_BRIDGE_USER", "GRAFANA_BRIDGE_PASSWORD", "GRAFANA_BRIDGE_HMAC_SECRET",
@@ -43,10 +44,12 @@ _JENKINS = ["JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"]
 _LIMITS = ["JENKINS_TRELLO_TIMEOUT", "JENKINS_TRELLO_RETRY_SECONDS"]
 _CONFIG = ["JENKINS_TRELLO_CONFIG"]
 COMMAND_ENV = {
-    "serve": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH", "GRAFANA_BRIDGE_IGNORE_NO_DATA"] + _JENKINS + _LIMITS
-    + _CONFIG + ["PROMETHEUS_MULTIPROC_DIR"],
+    "serve": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH", "GRAFANA_BRIDGE_IGNORE_NO_DATA",
+                                "GRAFANA_BRIDGE_DELIVERIES"] + _JENKINS + _LIMITS + _CONFIG
+    + ["PROMETHEUS_MULTIPROC_DIR"],
     "archive": _TRELLO + _LIMITS + _CONFIG,
     "doctor": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH"] + _JENKINS + _LIMITS + _CONFIG,
+    "replay": _TRELLO + ["GRAFANA_BRIDGE_IGNORE_NO_DATA"] + _JENKINS + _LIMITS + _CONFIG,
 }
 #: how long serve waits for Trello at start before it starts anyway (and answers 503 until Trello is back)
 START_CHECK_SECONDS = 5.0
@@ -95,10 +98,10 @@ class JsonFormatter(logging.Formatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import archive
+    from . import archive, replay
 
     parser = _Parser(prog=PROG, description="Grafana / Alertmanager alerts on Trello, and Done-list archival.")
-    sub = parser.add_subparsers(dest="command", metavar="{serve,archive,doctor}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{serve,archive,doctor,replay}", parser_class=_Parser)
     sub.required = True
 
     def add(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002 - argparse's own word
@@ -106,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                               epilog=env_epilog(COMMAND_ENV[name], BRIDGE_ENV_HELP),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    s = add("serve", "run the webhook bridge (POST /alerts, POST /jenkins, GET /healthz, GET /metrics)")
+    s = add("serve", "run the webhook bridge (POST /alerts, POST /jenkins, GET /healthz, GET /metrics, "
+                     "GET /deliveries)")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=_port, default=8080, help="port, 1-65535 (default 8080)")
     s.add_argument("--no-auth", action="store_true", help="accept webhooks without credentials (trusted networks)")
@@ -119,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = add("doctor", "check the bridge's settings live, one line each (exit 0 all good, 2 a setting is wrong, "
                       "1 a service is down)")
     d.add_argument("--no-auth", action="store_true", help="the bridge will run with --no-auth")
+    r = add("replay", "run a saved webhook body through the bridge's own code path, as if posted (no credentials "
+                      "checked); --dry-run prints the writes it would make")
+    replay.add_arguments(r)
     for p in sub.choices.values():
         add_config_option(p)
     return parser
@@ -320,6 +327,10 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
         return serve(args, env)
     if args.command == "doctor":
         return doctor(args, env)
+    if args.command == "replay":
+        from . import replay
+
+        return replay.command(args, env)
     from . import archive
 
     try:

@@ -26,6 +26,7 @@ from jenkins_trello.policy import Policy, load_policy
 
 from .app import BridgeApp, Options
 from .auth import AuthConfig
+from .deliveries import capacity_from_env
 from .edge import trello_env
 from .jenkins_hook import jenkins_access
 
@@ -44,7 +45,7 @@ def from_env(env: Mapping[str, str] = os.environ, policy: Policy | None = None, 
         metrics=overrides.get("metrics", True),
     )
     return BridgeApp(TrelloConfig.from_env(trello_env(env, policy)), AuthConfig.from_env(env), options,
-                     policy=policy, jenkins=jenkins_access(env))
+                     policy=policy, jenkins=jenkins_access(env), deliveries_kept=capacity_from_env(env))
 
 
 def __getattr__(name: str) -> BridgeApp:

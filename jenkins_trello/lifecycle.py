@@ -621,6 +621,30 @@ def describe(ops: Sequence[Op]) -> str:
     return "commented"
 
 
+def describe_ops(ops: Sequence[Op], board: Board) -> list[str]:
+    """One human-readable line per op of a plan: what --dry-run and ``grafana-bridge replay`` print."""
+    out = []
+    for op in ops:
+        if isinstance(op, Create):
+            out.append(f"create card {op.name!r} in list {board.list_name(op.list_id)!r}")
+        elif isinstance(op, Comment):
+            out.append(f"comment on card {op.card_id}: {op.text.splitlines()[0][:120]}")
+        elif isinstance(op, CreateLabel):
+            out.append(f"create label {op.name or op.color!r}" + (f" ({op.color})" if op.name and op.color else ""))
+        elif isinstance(op, Update):
+            extra = ""
+            if op.closed is False:
+                extra += " (unarchive)"
+            if op.list_id:
+                extra += f" (move to list {board.list_name(op.list_id)!r})"
+            if op.label_ids is not None:
+                extra += " (labels)"
+            out.append(f"update card {op.card_id}: {op.name!r}{extra}")
+        elif isinstance(op, Archive):
+            out.append(f"archive {'duplicate ' if op.twin else ''}card {op.card_id}")
+    return out
+
+
 # --------------------------------------------------------------------------- apply
 
 

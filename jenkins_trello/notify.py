@@ -31,12 +31,11 @@ from .lifecycle import (
     Archive,
     Build,
     Comment,
-    Create,
     CreateLabel,
     Op,
-    Update,
     Want,
     apply,
+    describe_ops,
     fit,
     is_fixed,
     job_verdict,
@@ -107,32 +106,6 @@ def job_missing(job: str, url: str) -> str:
     """The one message for a job that Jenkins (which does answer as Jenkins) does not show."""
     return (f"JOB_NAME: no job {job!r} is visible on Jenkins at JENKINS_URL {url}: pass --job (or JOB_NAME) "
             "with the job's full name, folders included, and check that JENKINS_USER may read it")
-
-
-def describe_ops(ops: Sequence[Op], board: Board) -> list[str]:
-    """Human-readable lines for a plan, used by --dry-run."""
-    out = []
-    for op in ops:
-        if isinstance(op, Create):
-            out.append(f"create card {op.name!r} in list {board.list_name(op.list_id)!r}")
-        elif isinstance(op, Comment):
-            out.append(f"comment on card {op.card_id}: {op.text.splitlines()[0][:120]}")
-        elif isinstance(op, CreateLabel):
-            out.append(f"create label {op.name or op.color!r}" + (f" ({op.color})" if op.name and op.color else ""))
-        elif isinstance(op, Update):
-            extra = ""
-            if op.closed is False:
-                extra += " (unarchive)"
-            if op.list_id:
-                extra += f" (move to list {board.list_name(op.list_id)!r})"
-            if op.label_ids is not None:
-                extra += " (labels)"
-            out.append(f"update card {op.card_id}: {op.name!r}{extra}")
-        elif isinstance(op, Archive):
-            out.append(f"archive {'duplicate ' if op.twin else ''}card {op.card_id}")
-    return out
-
-
 
 
 # --------------------------------------------------------------------------- routing (pure)

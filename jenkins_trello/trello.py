@@ -154,6 +154,11 @@ def request_outcome(status: int) -> str:
     if status == 429:
         return "rate_limited"
     return "server_error" if status >= 500 else "client_error"
+@dataclass
+class RequestCount:
+    """Requests one thread sent inside ``TrelloClient.counting`` (never shared between threads)."""
+
+    requests: int = 0
 
 
 class TrelloClient:
@@ -209,6 +214,21 @@ class TrelloClient:
             yield
         finally:
             self._local.deadline = previous
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[RequestCount]:
+        """Count the requests this thread sends inside the block (retries included), for one delivery's record.
+
+        ``stats`` is shared by every thread of the process, so a delta of it
+        would mix concurrent webhooks; this counter sees only the caller's own
+        requests (a shared board read counts for the webhook whose thread made it).
+        """
+        previous = getattr(self._local, "count", None)
+        count = self._local.count = RequestCount()
+        try:
+            yield count
+        finally:
+            self._local.count = previous
 
     def scrub(self, text: str) -> str:
         """Remove the key and token from any text that might reach a log or an exception."""
@@ -268,6 +288,9 @@ class TrelloClient:
             self.stats.record(op, seconds)
             if self.on_request is not None:
                 self.on_request(method, outcome, seconds)
+            count = getattr(self._local, "count", None)
+            if count is not None:
+                count.requests += 1
         status = resp.status_code
         if status < 300:
             self._mind_headers(resp.headers)

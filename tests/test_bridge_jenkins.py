@@ -359,3 +359,22 @@ def test_serve_help_names_the_token():
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
         bridge_cli.run(["serve", "--help"], {})
     assert "GRAFANA_BRIDGE_JENKINS_TOKEN" in out.getvalue() and "POST /jenkins" in out.getvalue()
+
+
+def test_events_show_on_the_deliveries_page_without_the_token(world):
+    job = "team/app"
+    world.jenkins.add_job(job)
+    number = world.jenkins.start_build(job)
+    world.jenkins.finish_build(job, number, "FAILURE")
+    code, answer, _ = world.post(job, number, "COMPLETED", "FAILURE")
+    assert code == 200 and answer["action"] == "created"
+    code, _, _ = world.post(job, number, "COMPLETED", "FAILURE", token="wrong-token-123456")
+    assert code == 401
+    resp = world.bridge.session.get(f"{world.bridge.url}/deliveries?format=json",
+                                    headers={"Authorization": f"Bearer {BEARER}"}, timeout=10)
+    rows = resp.json()["deliveries"]
+    assert [(r["code"], r["action"]) for r in rows[:2]] == [(401, "rejected"), (200, "created")]
+    assert rows[1]["source"] == "jenkins" and rows[1]["subject"].startswith(f"{job} #{number}")
+    assert rows[1]["cardUrl"] == answer["cardUrl"] and rows[1]["trelloRequests"] >= 2
+    world.outputs.append(resp.text)  # the fixture checks it holds no secret
+    assert JENKINS_TOKEN not in resp.text and "wrong-token-123456" not in resp.text

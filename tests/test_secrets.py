@@ -417,6 +417,11 @@ def test_wsgi_app(world, logs) -> None:
     assert_clean(text, "503 answer after Trello 401 echoing the header")
     for path in ("/metrics", "/healthz", "/nope"):
         assert_clean(_wsgi(app, "GET", path, b"", {})[1], path)
+    # every delivery above (refused, failed with Trello echoing the credentials, done) is on /deliveries
+    for served, accept in ((app, "text/html"), (app, "application/json"), (bad_app, "application/json")):
+        status, text = _wsgi(served, "GET", "/deliveries", b"", {**bearer, "Accept": accept})
+        assert status == 200 and ("rejected" in text or "failed" in text), text[:300]
+        assert_clean(text, f"/deliveries ({accept})")
 
 
 def test_lambda_handler(world, logs, monkeypatch) -> None:

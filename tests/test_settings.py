@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+from pathlib import Path
 
 import pytest
 
@@ -154,6 +155,7 @@ def _help(fn, command: str) -> str:
 @pytest.mark.parametrize("fn,argv", [
     (cli.run, ["notify", "--result", "FAILURE"]), (cli.run, ["reconcile"]), (cli.run, ["doctor"]),
     (bridge_cli.run, ["archive"]), (bridge_cli.run, ["doctor"]), (bridge_cli.run, ["serve", "--port", "1"]),
+    (bridge_cli.run, ["replay", str(Path(__file__).parent / "fixtures" / "alertmanager-1.json")]),
 ])
 def test_help_lists_every_variable_the_command_reads(fn, argv):
     with TrelloEmulator(key="key-help", token="token-help") as trello, JenkinsEmulator() as jenkins:
