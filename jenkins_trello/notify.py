@@ -55,6 +55,7 @@ from .policy import Policy, Route, policy_from_env
 from .routes import branch_of, jenkins_route
 from .settings import checked_board_read, list_missing
 from .templates import render_or_default
+from .text import one_line
 from .trello import TrelloClient, TrelloError
 
 log = logging.getLogger("jenkins_trello")
@@ -101,14 +102,23 @@ def job_missing(job: str, url: str) -> str:
             "with the job's full name, folders included, and check that JENKINS_USER may read it")
 
 
-def describe_ops(ops: Sequence[Op], board: Board) -> list[str]:
-    """Human-readable lines for a plan, used by --dry-run."""
+def describe_ops(ops: Sequence[Op], board: Board, extra_cards: Sequence[Card] = ()) -> list[str]:
+    """Human-readable lines for a plan, used by --dry-run.
+
+    Cards are named by their link, as a real run names them (the id only for a
+    card the read did not show); a comment is shown by its whole first line.
+    """
+    urls = {c.id: c.url for c in (*board.cards, *extra_cards) if c.url}
+
+    def ref(card_id: str) -> str:
+        return urls.get(card_id) or card_id
+
     out = []
     for op in ops:
         if isinstance(op, Create):
             out.append(f"create card {op.name!r} in list {board.list_name(op.list_id)!r}")
         elif isinstance(op, Comment):
-            out.append(f"comment on card {op.card_id}: {op.text.splitlines()[0][:120]}")
+            out.append(f"comment on card {ref(op.card_id)}: {one_line(op.text.splitlines()[0], 400)}")
         elif isinstance(op, CreateLabel):
             out.append(f"create label {op.name or op.color!r}" + (f" ({op.color})" if op.name and op.color else ""))
         elif isinstance(op, Update):
@@ -119,9 +129,11 @@ def describe_ops(ops: Sequence[Op], board: Board) -> list[str]:
                 extra += f" (move to list {board.list_name(op.list_id)!r})"
             if op.label_ids is not None:
                 extra += " (labels)"
-            out.append(f"update card {op.card_id}: {op.name!r}{extra}")
+            named = f" as {op.name!r}" if op.name else ""
+            out.append(f"update card {ref(op.card_id)}{named}{extra}")
         elif isinstance(op, Archive):
-            out.append(f"archive {'duplicate ' if op.twin else ''}card {op.card_id}")
+            named = f" as {op.name!r}" if op.name else ""
+            out.append(f"archive {'duplicate ' if op.twin else ''}card {ref(op.card_id)}{named}")
     return out
 
 
@@ -284,19 +296,29 @@ def notify(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, jo
         want = Want(open=False, comment=messages.fixed(job, build, url, action, route.on_fix.list),
                     on_fix=action, fix_list_id=fix_list_id)
     want = fit(want)
-    ops, keep = plan(key, lambda _card: want, board, list_id, reopen=reopen)
 
+    def want_for(card: Card | None) -> Want:
+        if want.open or card is None:
+            return want
+        return dataclasses.replace(want, name=messages.fixed_name(job, card.state, build))
+
+    ops, keep = plan(key, want_for, board, list_id, reopen=reopen)
+
+    reason = verdict.reason
+    if reason == "first failure" and existing and not is_fixed(existing[0].state):
+        reason = "failing after a pass whose card stayed open"  # e.g. the fix's notification was lost
     if dry_run:
-        steps = describe_ops(ops, board) or ["nothing (the board already says so)"]
-        report.lines += [f"{label}: {tag}{verdict.reason}: would {line}" for line in steps]
+        steps = [f"would {line}" for line in describe_ops(ops, board, [reopen] if reopen else [])]
+        report.lines += [f"{label}: {tag}{reason}: {line}"
+                         for line in steps or ["nothing to write, the board already says so"]]
         return report
     outcome = apply(client, key, ops, keep, lambda: read_board(client, rcfg))
     where = f" {outcome.card_url or outcome.card_id}" if (outcome.card_url or outcome.card_id) else ""
     extra = f", archived {outcome.twins_archived} duplicate(s)" if outcome.twins_archived else ""
     if outcome.action == "unchanged":
-        report.lines.append(f"{label}: {verdict.reason}: card{where} already up to date{extra}")
+        report.lines.append(f"{label}: {reason}: card{where} already up to date{extra}")
     else:
-        report.lines.append(f"{label}: {verdict.reason}: {outcome.action} card{where}{extra}")
+        report.lines.append(f"{label}: {reason}: {outcome.action} card{where}{extra}")
     return report
 
 
@@ -441,7 +463,12 @@ def reconcile(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *,
                     report.lines.append(f"{job}: still failing and its route {route.name} uses board "  # type: ignore[union-attr]
                                         f"{route.board} now, which has no card for it yet: card kept on board {name}")
 
-            def want_for(card: Card | None, want: Want | None = want) -> Want:
+            fixed_in = verdict.build.number if verdict.kind == "passing" and verdict.build is not None else None
+
+            def want_for(card: Card | None, want: Want | None = want, fixed_in: int | None = fixed_in,
+                         job: str = job) -> Want:
+                if want is not None and card is not None and fixed_in is not None:
+                    return dataclasses.replace(want, name=messages.fixed_name(job, card.state, fixed_in))
                 return want or Want(open=True, state=card.state if card else "")
 
             ops, keep = plan(key, want_for, board, "")
