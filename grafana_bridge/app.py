@@ -174,7 +174,9 @@ def route_want(group: AlertGroup, card: Card | None, ignore_no_data: bool = Fals
         # "firing" with nothing firing in a complete list (every alert resolved, none left out) is resolved too;
         # a truncated list may have left the firing alerts out, so its "firing" status stands
         comment = _text(route, "comment", variables, render.resolved_comment(group), problems)
-        return fit(Want(open=False, comment=comment, on_fix=on_fix)), tuple(problems)
+        # the title follows the card: "[RESOLVED] ..." in the same request that archives or marks it
+        name = _text(route, "name", variables, render.card_name(group, frozenset()), problems)
+        return fit(Want(open=False, name=name, comment=comment, on_fix=on_fix)), tuple(problems)
     comment = _text(route, "comment", variables, render.change_comment(group, previous, firing), problems)
     return fit(Want(
         open=True,

@@ -169,7 +169,7 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
         if args.command == "demo":
             from .demo import run_demo
 
-            return run_demo(out=sys.stdout)
+            return run_demo(out=sys.stdout, verbose=verbose)
         if args.command == "doctor":
             return _doctor(args, env)
         if args.command == "check-config":

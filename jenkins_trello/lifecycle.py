@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Union
 
 from .cards import Board, Card, precedence, restamp, with_marker
-from .text import COMMENT_LIMIT, DESC_LIMIT, NAME_LIMIT, clean_text, clip, md_link
+from .text import COMMENT_LIMIT, DESC_LIMIT, NAME_LIMIT, clean_text, clip, md_link, one_line
 from .trello import TrelloClient
 
 #: Trello's label colours (a colour spec in a policy is one of these)
@@ -149,8 +149,18 @@ class Update:
 
 @dataclass(frozen=True)
 class Archive:
+    """Archive a card; a non-empty ``name`` renames it in the same request (``desc`` then renews its marker).
+
+    A card's title follows it into the archive ("[RESOLVED] ...", "... fixed in #14")
+    at no extra request: Trello's ``PUT /cards/{id}`` takes ``closed`` and
+    ``name`` together. The marker's name digest is renewed with it, so a card
+    reopened later is still known as untouched.
+    """
+
     card_id: str
     twin: bool = False
+    name: str = ""
+    desc: str = ""
 
 
 Op = Union[Create, CreateLabel, Comment, Update, Archive]
@@ -242,9 +252,22 @@ def _new_labels(card: Card, want: Want) -> tuple[str, ...] | None:
     return wanted if wanted != current else None
 
 
-def _marked(key: str, card: Card, state: str) -> str:
-    """The card's description word for word with only its marker state renewed ("" when it would not fit)."""
-    return restamp(card.body, key, state, card.digest) or ""
+def _marked(key: str, card: Card, state: str, name: str | None = None) -> str:
+    """The card's description word for word with only its marker renewed ("" when it would not fit).
+
+    ``name``: the name written with it (its digest goes into the marker).
+    """
+    return restamp(card.body, key, state, card.digest, name=name) or ""
+
+
+def may_rename(card: Card) -> bool:
+    """Whether the project may set this card's name: not renamed by a person, and its name history known."""
+    return not card.renamed and card.pristine is not None
+
+
+def _fixed_name(card: Card, want: Want) -> str:
+    """The name a recovered card gets ("" keeps its name: none wanted, or a person's name)."""
+    return want.name if want.name and want.name != card.name and may_rename(card) else ""
 
 
 def _fix_ops(key: str, keep: Card, want: Want) -> list[Op]:
@@ -255,15 +278,18 @@ def _fix_ops(key: str, keep: Card, want: Want) -> list[Op]:
     alone (a repeated resolved notification, a reconcile pass), and so is
     where a person put it since.
     """
+    name = _fixed_name(keep, want)
     if want.on_fix not in ("comment", "move"):
-        return ([Comment(keep.id, want.comment)] if want.comment else []) + [Archive(keep.id)]
+        desc = _marked(key, keep, keep.state, name=name) if name else ""
+        archive = Archive(keep.id, name=name, desc=desc) if desc else Archive(keep.id)
+        return ([Comment(keep.id, want.comment)] if want.comment else []) + [archive]
     if is_fixed(keep.state):
         return []
     move = want.fix_list_id if want.on_fix == "move" and want.fix_list_id != keep.list_id else ""
     ops: list[Op] = []
-    desc = _marked(key, keep, fixed_state(key))
+    desc = _marked(key, keep, fixed_state(key), name=name or None)
     if desc or move:
-        ops.append(Update(keep.id, "", desc, list_id=move))
+        ops.append(Update(keep.id, name if desc else "", desc, list_id=move))
     if want.comment:
         ops.append(Comment(keep.id, want.comment))
     return ops
@@ -280,7 +306,9 @@ def _again_ops(key: str, keep: Card, want: Want, list_id: str) -> list[Op]:
         ups = rewrite_ops(key, keep, want)
         up = ups[0] if ups else Update(keep.id, "", "")
     else:
-        up = Update(keep.id, "", _marked(key, keep, want.state))
+        # the card said "fixed": its name comes back with the failure (unless a person renamed it)
+        name = want.name if want.name and want.name != keep.name and may_rename(keep) else ""
+        up = Update(keep.id, name, _marked(key, keep, want.state, name=name or None))
     labels = _new_labels(keep, want)
     up = dataclasses.replace(up, list_id=list_id if list_id and list_id != keep.list_id else "",
                              label_ids=labels)
@@ -583,7 +611,7 @@ def ops_problem(ops: Sequence[Op]) -> str | None:
             checks = [(op.name, "label name", LABEL_NAME_LIMIT, True)]
         elif isinstance(op, Create):
             checks = [(op.name, "card name", NAME_LIMIT, False), (op.desc, "card description", DESC_LIMIT, True)]
-        elif isinstance(op, Update):
+        elif isinstance(op, (Update, Archive)):
             checks = [(op.name, "card name", NAME_LIMIT, True), (op.desc, "card description", DESC_LIMIT, True)]
         elif isinstance(op, Comment):
             checks = [(op.text, "comment", COMMENT_LIMIT, False)]
@@ -621,14 +649,23 @@ def describe(ops: Sequence[Op]) -> str:
     return "commented"
 
 
-def describe_ops(ops: Sequence[Op], board: Board) -> list[str]:
-    """One human-readable line per op of a plan: what --dry-run and ``grafana-bridge replay`` print."""
+def describe_ops(ops: Sequence[Op], board: Board, extra_cards: Sequence[Card] = ()) -> list[str]:
+    """One human-readable line per op of a plan: what --dry-run and ``grafana-bridge replay`` print.
+
+    Cards are named by their link, as a real run names them (the id only for a
+    card the read did not show); a comment is shown by its whole first line.
+    """
+    urls = {c.id: c.url for c in (*board.cards, *extra_cards) if c.url}
+
+    def ref(card_id: str) -> str:
+        return urls.get(card_id) or card_id
+
     out = []
     for op in ops:
         if isinstance(op, Create):
             out.append(f"create card {op.name!r} in list {board.list_name(op.list_id)!r}")
         elif isinstance(op, Comment):
-            out.append(f"comment on card {op.card_id}: {op.text.splitlines()[0][:120]}")
+            out.append(f"comment on card {ref(op.card_id)}: {one_line(op.text.splitlines()[0], 400)}")
         elif isinstance(op, CreateLabel):
             out.append(f"create label {op.name or op.color!r}" + (f" ({op.color})" if op.name and op.color else ""))
         elif isinstance(op, Update):
@@ -639,9 +676,11 @@ def describe_ops(ops: Sequence[Op], board: Board) -> list[str]:
                 extra += f" (move to list {board.list_name(op.list_id)!r})"
             if op.label_ids is not None:
                 extra += " (labels)"
-            out.append(f"update card {op.card_id}: {op.name!r}{extra}")
+            named = f" as {op.name!r}" if op.name else ""
+            out.append(f"update card {ref(op.card_id)}{named}{extra}")
         elif isinstance(op, Archive):
-            out.append(f"archive {'duplicate ' if op.twin else ''}card {op.card_id}")
+            named = f" as {op.name!r}" if op.name else ""
+            out.append(f"archive {'duplicate ' if op.twin else ''}card {ref(op.card_id)}{named}")
     return out
 
 
@@ -730,7 +769,7 @@ def apply(
         elif isinstance(op, Update):
             client.update_card(op.card_id, **_update_fields(op, made))
         elif isinstance(op, Archive):
-            client.archive_card(op.card_id)
+            client.archive_card(op.card_id, name=op.name, desc=op.desc)
             if op.twin:
                 out.twins_archived += 1
         out.writes += 1

@@ -29,6 +29,12 @@ def card_name(job: str, build: int, result: str) -> str:
     return clip(one_line(f"{display_job(job)} #{build} {word}", NAME_LIMIT), 500)
 
 
+def fixed_name(job: str, opened: str, build: int) -> str:
+    """``team/app #12 fixed in #14``: the title of a card whose job passes again (``opened``: the marker's state)."""
+    first = f" #{opened}" if opened.isdigit() else ""
+    return clip(one_line(f"{display_job(job)}{first} fixed in #{build}", NAME_LIMIT), 500)
+
+
 def _changes(changes: Sequence[Change]) -> list[str]:
     if not changes:
         return ["No changes since the previous build."]

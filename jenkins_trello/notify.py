@@ -270,12 +270,22 @@ def notify(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, jo
         want = Want(open=False, comment=messages.fixed(job, build, url, action, route.on_fix.list),
                     on_fix=action, fix_list_id=fix_list_id)
     want = fit(want)
-    ops, keep = plan(key, lambda _card: want, board, list_id, reopen=reopen)
 
+    def want_for(card: Card | None) -> Want:
+        if want.open or card is None:
+            return want
+        return dataclasses.replace(want, name=messages.fixed_name(job, card.state, build))
+
+    ops, keep = plan(key, want_for, board, list_id, reopen=reopen)
+
+    reason = verdict.reason
+    if reason == "first failure" and existing and not is_fixed(existing[0].state):
+        reason = "failing after a pass whose card stayed open"  # e.g. the fix's notification was lost
     if dry_run:
-        steps = describe_ops(ops, board) or ["nothing (the board already says so)"]
-        report.lines += [f"{label}: {tag}{verdict.reason}: would {line}" for line in steps]
-        report.action, report.reason = "planned", verdict.reason
+        steps = [f"would {line}" for line in describe_ops(ops, board, [reopen] if reopen else [])]
+        report.lines += [f"{label}: {tag}{reason}: {line}"
+                         for line in steps or ["nothing to write, the board already says so"]]
+        report.action, report.reason = "planned", reason
         return report
     outcome = apply(client, key, ops, keep, lambda: read_board(client, rcfg))
     report.action, report.reason, report.writes = outcome.action, verdict.reason, outcome.writes
@@ -283,9 +293,9 @@ def notify(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *, jo
     where = f" {outcome.card_url or outcome.card_id}" if (outcome.card_url or outcome.card_id) else ""
     extra = f", archived {outcome.twins_archived} duplicate(s)" if outcome.twins_archived else ""
     if outcome.action == "unchanged":
-        report.lines.append(f"{label}: {verdict.reason}: card{where} already up to date{extra}")
+        report.lines.append(f"{label}: {reason}: card{where} already up to date{extra}")
     else:
-        report.lines.append(f"{label}: {verdict.reason}: {outcome.action} card{where}{extra}")
+        report.lines.append(f"{label}: {reason}: {outcome.action} card{where}{extra}")
     return report
 
 
@@ -430,7 +440,12 @@ def reconcile(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *,
                     report.lines.append(f"{job}: still failing and its route {route.name} uses board "  # type: ignore[union-attr]
                                         f"{route.board} now, which has no card for it yet: card kept on board {name}")
 
-            def want_for(card: Card | None, want: Want | None = want) -> Want:
+            fixed_in = verdict.build.number if verdict.kind == "passing" and verdict.build is not None else None
+
+            def want_for(card: Card | None, want: Want | None = want, fixed_in: int | None = fixed_in,
+                         job: str = job) -> Want:
+                if want is not None and card is not None and fixed_in is not None:
+                    return dataclasses.replace(want, name=messages.fixed_name(job, card.state, fixed_in))
                 return want or Want(open=True, state=card.state if card else "")
 
             ops, keep = plan(key, want_for, board, "")

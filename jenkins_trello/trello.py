@@ -482,8 +482,13 @@ class TrelloClient:
                 for k, v in fields.items()}
         return self.request("PUT", f"/cards/{card_id}", "update card", params=self._mirror(body), json=body)
 
-    def archive_card(self, card_id: str) -> dict:
-        body = {"closed": True}
+    def archive_card(self, card_id: str, name: str = "", desc: str = "") -> dict:
+        """``PUT /cards/{id}`` with ``closed``; a ``name`` (and ``desc``) given go in the same request."""
+        body: dict[str, Any] = {"closed": True}
+        if name:
+            body["name"] = name
+        if desc:
+            body["desc"] = desc
         return self.request("PUT", f"/cards/{card_id}", "archive card", params=self._mirror(body), json=body)
 
     def board_actions(self, board: str, filter: str, *, since: str | None = None, before: str | None = None,

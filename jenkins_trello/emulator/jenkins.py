@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from typing import Any, Union
 from urllib.parse import quote, unquote
 
+from . import control
 from ._http import BaseEmulator, Request, Response
 
 __all__ = ["JenkinsEmulator", "parse_tree"]
@@ -917,6 +918,8 @@ class JenkinsEmulator(BaseEmulator):
         refused = self._check_auth(req)
         if refused is not None:
             return refused
+        if req.path.startswith("/_emulator/"):
+            return self._control(req)
         if req.method not in ("GET", "HEAD"):
             return self._page(405, "Error 405", "<h2>HTTP ERROR 405 Method Not Allowed</h2>")
         segments = [unquote(s) for s in req.raw_path.split("/") if s]
@@ -929,6 +932,47 @@ class JenkinsEmulator(BaseEmulator):
             return self._page(
                 err.status, f"Error {err.status}", f"<h2>HTTP ERROR {err.status}</h2><p>{html.escape(err.message)}</p>"
             )
+
+    def _control(self, req: Request) -> Response:
+        """The ``/_emulator/`` surface (see ``control.py``): the Python control API as JSON over HTTP."""
+        what = req.path[len("/_emulator/"):].strip("/")
+        try:
+            if req.method == "GET" and what == "builds":
+                job = req.query.get("job", "")
+                return Response.json(200, {"job": job, "builds": self.builds(job)})
+            if req.method != "POST":
+                return Response.json(405, {"error": "POST a JSON body (GET only for /_emulator/builds?job=...)"})
+            body = req.json_body()
+            if what == "jobs":
+                if not isinstance(body, dict) or not isinstance(body.get("job"), str) or not body["job"].strip("/"):
+                    raise ValueError("job must be the job's full name, e.g. team/app")
+                return Response.json(200, self.add_job(body["job"]))
+            if what not in ("builds", "finish"):
+                return Response.json(404, {"error": f"no /_emulator/{what}: use jobs, builds or finish"})
+            spec = control.build_request(body, _RESULTS)
+            job = spec["job"]
+            if what == "builds":
+                number = self.start_build(job, changes=spec["changes"])
+                if spec["tests"] is not None:
+                    self.record_tests(job, number, spec["tests"])
+                if spec["result"] and not spec["running"]:
+                    self.finish_build(job, number, spec["result"])
+                elif spec["result"]:
+                    self.set_result_while_building(job, number, spec["result"])
+            else:
+                number = spec["number"]
+                if number is None or not spec["result"]:
+                    raise ValueError("finish needs number and result")
+                self.finish_build(job, number, spec["result"], spec["tests"])
+            with self._lock:
+                build = self._build(job, number)
+                answer = {"job": job, "number": number, "url": f"{self._item_url(build.job)}{number}/",
+                          "building": build.building, "result": build.result}
+            return Response.json(200, answer)
+        except ValueError as exc:
+            return Response.json(400, {"error": str(exc)})
+        except KeyError as exc:
+            return Response.json(404, {"error": str(exc.args[0]) if exc.args else "not found"})
 
     def _route(self, req: Request, segments: list[str]) -> Response:
         if segments[:1] == ["crumbIssuer"]:

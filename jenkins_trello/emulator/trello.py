@@ -13,6 +13,10 @@ follows Trello's documented behaviour: OAuth-header or query credentials,
 the ``x-rate-limit-*`` headers and the 429 JSON body, and 403 for a GET with a
 body (CloudFront).
 
+Card and board links (``url``, ``shortUrl``) point at the emulator's own
+read-only pages (``/b/<shortLink>``, ``/c/<shortLink>``, HTML or ``.json``;
+``board_view.py``), so a person can look at what the commands wrote.
+
 Tests drive the board's "human" side through the Python control API
 (``add_board``, ``human_move``, ...), which records the same actions a person
 using trello.com would.
@@ -37,6 +41,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote
 
+from . import board_view as pages
 from ._http import BaseEmulator, Request, Response
 
 __all__ = ["TrelloEmulator"]
@@ -278,8 +283,6 @@ _CARD_FIELD_GETTERS: dict[str, Callable[[_Card], Any]] = {
     "pos": lambda c: c.pos,
     "dateLastActivity": lambda c: _iso(c.last_activity),
     "shortLink": lambda c: c.short_link,
-    "shortUrl": lambda c: f"https://trello.com/c/{c.short_link}",
-    "url": lambda c: f"https://trello.com/c/{c.short_link}/{c.id_short}-{_slug(c.name)}",
     "idShort": lambda c: c.id_short,
     "idLabels": lambda c: list(c.id_labels),
     "idMembers": lambda c: list(c.id_members),
@@ -419,7 +422,8 @@ class TrelloEmulator(BaseEmulator):
                 return link
 
     def add_board(
-        self, name: str = "Board", at: datetime | None = None, *, lists: Iterable[str] = (), visible: bool = True
+        self, name: str = "Board", at: datetime | None = None, *, lists: Iterable[str] = (), visible: bool = True,
+        short_link: str | None = None,
     ) -> dict[str, Any]:
         """Create a board; it is addressable by ``id`` or ``shortLink``.
 
@@ -427,11 +431,15 @@ class TrelloEmulator(BaseEmulator):
         ``"lists"`` as in ``GET /1/boards/{id}?lists=open``. ``visible=False``
         makes a private board the token's member is not on: over HTTP it and
         its lists and cards answer 401 ``unauthorized permission requested``,
-        as Trello does.
+        as Trello does. ``short_link`` fixes the board's short link (for a
+        session that is replayed by hand); the default is a random one.
         """
         with self._lock:
             when = self._when(at)
-            board = _Board(_object_id(when), name, self._short_link(), when, when, visible=visible)
+            if short_link is not None and (not _SHORTLINK.match(short_link) or short_link in self._board_links
+                                           or short_link in self._card_links):
+                raise ValueError(f"short link {short_link!r}: 8 letters or digits, not in use")
+            board = _Board(_object_id(when), name, short_link or self._short_link(), when, when, visible=visible)
             if visible:
                 board.members.append(self._member_json(_BOT))
             self._boards[board.id] = board
@@ -656,6 +664,73 @@ class TrelloEmulator(BaseEmulator):
                 (a for a in self._actions if a.card_id == card.id and a.type == "commentCard"), key=lambda a: a.sort_key
             )
             return [a.data["text"] for a in acts]
+
+    def _comment_views(self, card: _Card) -> list[dict[str, Any]]:
+        acts = sorted((a for a in self._actions if a.card_id == card.id and a.type == "commentCard"),
+                      key=lambda a: a.sort_key)
+        return [{"date": _iso(a.date), "by": a.member.get("username", ""), "text": a.data["text"]} for a in acts]
+
+    def _card_view(self, card: _Card, board: _Board) -> dict[str, Any]:
+        members = {m["id"]: m for m in board.members}
+        lst = self._lists.get(card.id_list)
+        return {
+            "id": card.id, "shortLink": card.short_link, "name": card.name, "url": self._card_url(card),
+            "list": lst.name if lst else "", "closed": card.closed, "desc": card.desc,
+            "labels": [{"name": self._labels[i]["name"], "color": self._labels[i]["color"]}
+                       for i in card.id_labels if i in self._labels],
+            "members": [{"username": members[i]["username"], "fullName": members[i].get("fullName", "")}
+                        for i in card.id_members if i in members],
+            "comments": self._comment_views(card),
+        }
+
+    def board_view(self, board_ref: str) -> dict[str, Any]:
+        """What the board page shows, as plain data: open lists with their open cards (text, labels,
+        members, comments), then the archived cards, newest last. Also served as ``/b/<shortLink>.json``."""
+        with self._lock:
+            board = self._board(board_ref)
+            cards = self._sorted_cards(c for c in self._cards.values() if c.id_board == board.id)
+            lists = [{"id": lst.id, "name": lst.name,
+                      "cards": [self._card_view(c, board) for c in cards if c.id_list == lst.id and not c.closed]}
+                     for lst in self._board_lists(board.id) if not lst.closed]
+            archived = sorted((c for c in cards if c.closed), key=lambda c: (c.last_activity, c.id))
+            return {"id": board.id, "name": board.name, "shortLink": board.short_link,
+                    "url": f"{self._web}/b/{board.short_link}", "lists": lists,
+                    "archived": [self._card_view(c, board) for c in archived]}
+
+    def card_view(self, card_ref: str) -> dict[str, Any]:
+        """What a card's page shows (served as ``/c/<shortLink>`` and ``/c/<shortLink>.json``)."""
+        with self._lock:
+            card = self._card(card_ref)
+            board = self._boards[card.id_board]
+            return {**self._card_view(card, board), "board": board.name, "boardShortLink": board.short_link}
+
+    def _web_page(self, path: str) -> Response | None:
+        """The read-only pages: ``/`` (boards), ``/b/<shortLink>[/<slug>]``, ``/c/<shortLink>[/<slug>]``,
+        each also as JSON with ``.json`` appended (as trello.com serves them) and as text with ``.txt``.
+        No credentials: the pages only show what the emulator holds, on the address it listens on."""
+        kind = next((k for k in (".json", ".txt") if path.endswith(k)), "")
+        as_json = kind == ".json"
+        segments = [seg for seg in path[: len(path) - len(kind)].split("/") if seg]
+        try:
+            if not segments:
+                boards = [{"id": b.id, "name": b.name, "shortLink": b.short_link,
+                           "url": f"{self._web}/b/{b.short_link}"} for b in self._boards.values()]
+                return Response.json(200, boards) if as_json else Response.html(200, pages.index_html(boards))
+            if segments[0] in ("b", "c") and len(segments) in (2, 3):
+                if segments[0] == "b":
+                    data = self.board_view(segments[1])
+                    page = pages.board_html
+                else:
+                    data = self.card_view(segments[1])
+                    page = pages.card_html
+                if kind == ".txt":
+                    text = (pages.board_text(data) if segments[0] == "b"
+                            else "\n".join(pages.card_text(data)) + "\n")
+                    return Response.text(200, text)
+                return Response.json(200, data) if as_json else Response.html(200, page(data))
+        except _Error as err:
+            return Response.text(err.status, err.text)
+        return None
 
     # ------------------------------------------------------------------
     # model helpers (call with self._lock held)
@@ -919,6 +994,15 @@ class TrelloEmulator(BaseEmulator):
     # ------------------------------------------------------------------
     # JSON views
 
+    @property
+    def _web(self) -> str:
+        """Where the emulator's own pages are: card and board links point here, never at trello.com."""
+        return f"http://{self.host}:{self.port}"
+
+    def _card_url(self, card: _Card, short: bool = False) -> str:
+        base = f"{self._web}/c/{card.short_link}"
+        return base if short else f"{base}/{card.id_short}-{_slug(card.name)}"
+
     def _board_json(self, board: _Board) -> dict[str, Any]:
         return {
             "id": board.id,
@@ -929,8 +1013,8 @@ class TrelloEmulator(BaseEmulator):
             "idOrganization": None,
             "idEnterprise": None,
             "pinned": False,
-            "url": f"https://trello.com/b/{board.short_link}/{_slug(board.name)}",
-            "shortUrl": f"https://trello.com/b/{board.short_link}",
+            "url": f"{self._web}/b/{board.short_link}/{_slug(board.name)}",
+            "shortUrl": f"{self._web}/b/{board.short_link}",
             "shortLink": board.short_link,
             "dateLastActivity": _iso(board.last_activity),
             "dateLastView": None,
@@ -997,10 +1081,10 @@ class TrelloEmulator(BaseEmulator):
             "name": card.name,
             "pos": card.pos,
             "shortLink": card.short_link,
-            "shortUrl": f"https://trello.com/c/{card.short_link}",
+            "shortUrl": self._card_url(card, short=True),
             "start": None,
             "subscribed": False,
-            "url": f"https://trello.com/c/{card.short_link}/{card.id_short}-{_slug(card.name)}",
+            "url": self._card_url(card),
             "cover": {
                 "idAttachment": None,
                 "color": None,
@@ -1034,6 +1118,9 @@ class TrelloEmulator(BaseEmulator):
             getter = _CARD_FIELD_GETTERS.get(name)
             if getter is not None:
                 out[name] = getter(card)
+                continue
+            if name in ("shortUrl", "url"):
+                out[name] = self._card_url(card, short=name == "shortUrl")
                 continue
             if full is None:
                 full = self._card_json(card)
@@ -1146,7 +1233,8 @@ class TrelloEmulator(BaseEmulator):
         if method in ("GET", "HEAD") and req.body:
             return Response.html(403, _CLOUDFRONT_403)
         if not req.raw_path.startswith("/1/"):
-            return Response.text(404, f"Cannot {method} {req.path}")
+            page = self._web_page(req.path) if method in ("GET", "HEAD") else None
+            return page or Response.text(404, f"Cannot {method} {req.path}")
         sub = "/" + "/".join(unquote(seg) for seg in req.raw_path[3:].split("/"))
         route = None
         for r_method, r_template, pattern, r_name in _ROUTES:
@@ -1198,7 +1286,7 @@ class TrelloEmulator(BaseEmulator):
         if member not in ("me", _BOT["id"], _BOT["username"]):
             raise _Error(404, _NOT_FOUND)
         obj = dict(_BOT)
-        obj["url"] = f"https://trello.com/{_BOT['username']}"
+        obj["url"] = f"{self._web}/{_BOT['username']}"
         obj["idBoards"] = [b.id for b in self._boards.values() if b.visible]
         return 200, self._select(obj, params.get("fields"))
 
