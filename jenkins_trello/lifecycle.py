@@ -401,9 +401,11 @@ def resolve_labels(specs: Sequence[str], board_labels: Sequence[tuple[str, str, 
 
     ``board_labels`` are ``(id, name, colour)`` in the board's order. A spec
     that is one of Trello's ten colours is a colour: the first label of that
-    colour with an empty name, else the first of that colour, else a new
-    label of that colour with no name (a board label *named* "red" does not
-    match the spec "red": the policy's colour words always mean colours). Any
+    colour with an empty name, else a new label of that colour with no name
+    (a person's label "Security" that happens to be red is theirs and means
+    something else, so it is never borrowed; and a board label *named* "red"
+    does not match the spec "red": the policy's colour words always mean
+    colours). Any
     other spec is a name, matched case-insensitively (whitespace collapsed),
     else a new label with that name and no colour. Blank specs are skipped;
     ids and new labels are each listed once.
@@ -416,9 +418,8 @@ def resolve_labels(specs: Sequence[str], board_labels: Sequence[tuple[str, str, 
             continue
         if spec.lower() in TRELLO_COLOURS:
             colour = spec.lower()
-            same = [lid for lid, _n, c in board_labels if c == colour]
             bare = [lid for lid, n, c in board_labels if c == colour and not n.strip()]
-            found = (bare or same or [None])[0]
+            found = (bare or [None])[0]
             new = ("", colour)
         else:
             found = next((lid for lid, n, _c in board_labels if _fold_name(n) == spec.casefold()), None)

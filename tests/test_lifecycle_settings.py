@@ -350,7 +350,7 @@ LABELS = (("l1", "CI", "green"), ("l2", "", "red"), ("l3", "urgent", "red"), ("l
     (["red"], ("l2",), []),  # the first red label without a name
     (["yellow"], ("l5",), []),  # a nameless one wins over an earlier named one
     (["RED"], ("l2",), []),
-    (["green"], ("l1",), []),  # no nameless green: any green
+    (["green"], (), [("", "green")]),  # no nameless green: a new one, never the named "CI" that is green
     (["purple"], (), [("", "purple")]),
     (["Flaky"], (), [("Flaky", "")]),
     (["ci", "red", "ci", "flaky", "FLAKY", ""], ("l1", "l2"), [("flaky", "")]),
