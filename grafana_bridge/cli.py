@@ -202,29 +202,58 @@ def _fail(message: str) -> int:
 
 
 def check_trello_at_start(app: object, log: logging.Logger) -> None:
-    """One board read before serving: a setting Trello refuses stops the start (ConfigError); Trello down does not.
+    """One read per board before serving: a setting Trello refuses stops the start (ConfigError); Trello down does not.
 
-    A bridge that starts with a revoked token would answer 503 to every webhook
-    forever while looking healthy; a bridge that refused to start because Trello
-    had a bad minute would lose alerts for no reason.
+    A bridge that starts with a revoked token, or with a policy file whose route
+    names a board or list that is not there, would answer 503 to every webhook
+    of that route forever while looking healthy; a bridge that refused to start
+    because Trello had a bad minute would lose alerts for no reason. With a
+    policy file, every board a route uses is read (labels and members are not
+    start-up matters: a missing label is created, ``doctor`` reports members).
     """
-    from jenkins_trello.cards import resolve_list
-    from jenkins_trello.settings import checked_board_read, list_missing
+    from jenkins_trello.cards import resolve_list, snapshot_board
+    from jenkins_trello.doctor import board_needs
+    from jenkins_trello.settings import checked_board_read, explain_trello, list_missing
     from jenkins_trello.trello import TrelloError
 
     cfg = app.trello  # type: ignore[attr-defined]
+    policy = app.policy  # type: ignore[attr-defined]
     client = cfg.client(timeout=START_CHECK_SECONDS, retry_seconds=START_CHECK_SECONDS)
+
+    def unreachable(exc: TrelloError) -> None:
+        log.warning(json.dumps({"event": "trello unreachable at start", "error": str(exc)[:300],
+                                "note": "serving anyway; webhooks answer 503 until Trello is back"}))
+
     try:
         lists = checked_board_read(client, cfg.board, cfg.api_url, lambda: client.board_lists(cfg.board,
                                                                                                with_cards=False))
     except TrelloError as exc:
-        log.warning(json.dumps({"event": "trello unreachable at start", "error": str(exc)[:300],
-                                "note": "serving anyway; webhooks answer 503 until Trello is back"}))
+        unreachable(exc)
         return
     try:
         resolve_list([(str(x.get("id", "")), str(x.get("name", ""))) for x in lists], cfg.list)
     except LookupError as exc:
         raise ConfigError(list_missing("TRELLO_LIST", str(exc))) from None
+    if policy.source == "<environment>":
+        return
+    for needs in board_needs(policy):
+        wanted = [(name, what) for name, what in needs.lists if what != "archive sweep"]
+        if not wanted and needs.board != cfg.board:
+            continue  # a board only a sweep names: archive's business
+        try:
+            board = snapshot_board(client.board_snapshot(needs.board))
+        except TrelloError as exc:
+            message = explain_trello(exc, needs.board, cfg.api_url, member_ok=True)
+            if message is None:
+                unreachable(exc)
+                return
+            raise ConfigError(f"{policy.source}: board {needs.board}: {message}") from None
+        for name, what in wanted:
+            try:
+                resolve_list(board.lists, name)
+            except LookupError as exc:
+                raise ConfigError(f"{policy.source}: list {name!r} ({what}) on board {board.name or needs.board!r} "
+                                  f"({needs.board}): {exc}: add the list or correct the name in the file") from None
 
 
 def reload_policy(app: object, path: str | None, env: Mapping[str, str], log: logging.Logger) -> bool:

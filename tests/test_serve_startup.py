@@ -97,3 +97,22 @@ def test_trello_down_at_start_still_starts_and_answers_503_until_it_is_back(trel
             proc.kill()
             _out, err = proc.communicate()
     assert "trello unreachable at start" in err
+
+
+@pytest.mark.parametrize("route,needle", [
+    ("{board: '%(other)s', list: Pages}", "list 'Pages' (route alerts[0] intake) on board 'On call'"),
+    ("{board: '%(other)s', list: To Do, on_resolve: {move: Resolved}}",
+     "list 'Resolved' (route alerts[0] on_resolve move)"),
+    ("{board: '%(gone)s'}", "board %(gone)s"),
+])
+def test_a_policy_routes_board_or_list_missing_stops_the_start(trello, tmp_path, route, needle):
+    other = trello.add_board("On call")
+    trello.add_list(other["id"], "To Do")
+    names = {"other": other["id"], "gone": "f" * 24}
+    policy = tmp_path / "policy.yml"
+    policy.write_text("version: 1\nalerts:\n  routes:\n    - " + route % names + "\n")
+    proc = start({**trello.env, "JENKINS_TRELLO_CONFIG": str(policy)}, "--port", str(_free_port()))
+    assert proc.returncode == 2, proc.stderr
+    assert needle % names in proc.stderr and str(policy) in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert KEY not in proc.stderr and TOKEN not in proc.stderr
