@@ -57,8 +57,10 @@ MAX_RATE = 100
 STEP = 0.1
 #: Multiplicative decrease never goes below this share of the stated rate.
 FLOOR = 1 / 16
-#: Turns are spaced this much more than the interval, so that rounding never puts ``rate + 1`` in a window.
-MARGIN = 0.001
+#: A turn is reserved when a request is ready, but it leaves (and reaches Trello) a little later, the later
+#: the busier the process: the ``rate``-th turn after a request waits this share of the interval longer than
+#: the interval, so a burst sent over a loaded fifth of a second still never meets the next one in Trello's window.
+MARGIN = 0.02
 #: No reservation further ahead than this; a state that says otherwise is from another boot (reset).
 MAX_AHEAD = 600.0
 
@@ -103,7 +105,7 @@ def reserve(state: PaceState, now: float, deadline: float, rate: int, interval: 
     limit = allowed(state, rate)
     slot = max(now, state.paused_until, stamps[-1] if stamps else now)
     if len(stamps) >= limit:
-        slot = max(slot, stamps[-limit] + interval + MARGIN)
+        slot = max(slot, stamps[-limit] + interval * (1 + MARGIN))
     if slot > deadline:
         return dataclasses.replace(state, stamps=stamps), None
     return dataclasses.replace(state, stamps=(*stamps, slot)), slot

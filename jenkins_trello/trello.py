@@ -238,8 +238,8 @@ class TrelloClient:
         budget = self.retry_seconds
         if deadline is not None:
             budget = min(budget, max(0.0, deadline - time.monotonic()))
-        # the pacer may hold this call no longer than its retry time (or the caller's deadline)
-        pace_by = time.monotonic() + budget
+        # the pacer may hold this call until the caller's deadline, else no longer than its retry time
+        pace_by = deadline if deadline is not None else time.monotonic() + budget
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
