@@ -161,3 +161,48 @@ def test_two_processes_sharing_a_token_through_the_file_stay_under_the_rate_toge
         assert emu.peak_token_window <= 10, "together they went over the token's window"
         assert emu.rate_limited == 0 and [o.strip() for o in outs] == ["0", "0"]
         assert took >= 4.5  # 50 requests at 9 per second: they waited for each other
+
+
+def test_the_emulator_answers_as_trello_over_the_limits_and_locks_the_key_out_after_200_refusals():
+    import requests
+
+    with TrelloEmulator(key="k" * 32, token="t" * 64, rate_limit=True, token_limit=1, interval=60.0) as emu:
+        board = emu.add_board("Ops")["id"]
+        auth = {"Authorization": f'OAuth oauth_consumer_key="{"k" * 32}", oauth_token="{"t" * 64}"'}
+        with requests.Session() as s:
+            answers = [s.get(f"{emu.url}/boards/{board}/cards/visible", headers=auth, timeout=5) for _ in range(202)]
+        assert answers[0].status_code == 200
+        assert [a.status_code for a in answers[1:]] == [429] * 201
+        assert answers[1].json() == {"error": "API_TOKEN_LIMIT_EXCEEDED", "message": "Rate limit exceeded"}
+        assert answers[200].json()["error"] == "API_TOKEN_LIMIT_EXCEEDED"
+        assert answers[201].json() == {"error": "API_KEY_LIMIT_EXCEEDED", "message": "Rate limit exceeded"}
+
+
+def test_a_429_halves_the_clients_rate_and_says_which_limit(requests_mock, caplog):
+    from jenkins_trello.trello import TrelloClient
+
+    api = "https://trello.test/1"
+    requests_mock.get(f"{api}/boards/b1/cards/visible", [
+        {"status_code": 429, "json": {"error": "API_KEY_LIMIT_EXCEEDED", "message": "Rate limit exceeded"},
+         "headers": {"Retry-After": "0.1"}},
+        {"status_code": 200, "json": []},
+    ])
+    client = TrelloClient("k" * 32, TOKEN, api, retry_seconds=5, pacer=Pacer(80, 10.0))
+    caplog.set_level("INFO", logger="jenkins_trello.trello")
+    assert client.board_cards("b1") == []
+    assert client.pacer.rate == 40 and client.stats.rate_limited == 1
+    line = json.loads(caplog.records[-1].getMessage())
+    assert line["limit"] == "key" and line["rate"] == 40 and TOKEN not in caplog.text
+
+
+def test_notify_style_call_waits_its_turn_within_its_retry_time_then_fails_with_one_line():
+    from jenkins_trello.trello import TrelloClient
+
+    pacer = Pacer(1, 10.0)
+    pacer.acquire()  # the window is spent for the next 10 s
+    client = TrelloClient("k" * 32, TOKEN, "http://127.0.0.1:9/1", retry_seconds=0.5, pacer=pacer)
+    t0 = time.monotonic()
+    with pytest.raises(TrelloError) as err:
+        client.board_cards("b1")
+    assert time.monotonic() - t0 < 0.4, "refused at once: its turn would come after its retry time"
+    assert "past its deadline" in str(err.value) and "\n" not in str(err.value)
