@@ -323,8 +323,10 @@ class BridgeApp:
                 if reopen is not None:
                     want = dataclasses.replace(want, again=f"Firing again: card reopened.\n\n{want.comment}")
                 ops, keep = plan(key, lambda _card: want, board, list_id, reopen=reopen)
-                # the twin check: one read after this create, shared with the creates around it
-                outcome = apply(self.client, key, ops, keep, lambda: reader.get(deadline, after_writes=True))
+                # every write gets its turn before the first is sent; the twin check: one read after this
+                # create, shared with the creates around it
+                with self.client.pacer.turns(len(ops), deadline):
+                    outcome = apply(self.client, key, ops, keep, lambda: reader.get(deadline, after_writes=True))
             if outcome.action in ("created", "reopened") or not want.open:
                 moved = self._close_elsewhere(policy, route, key, not want.open, outcome.card_url, board.name,
                                               deadline)

@@ -111,6 +111,28 @@ def reserve(state: PaceState, now: float, deadline: float, rate: int, interval: 
     return dataclasses.replace(state, stamps=(*stamps, slot)), slot
 
 
+def reserve_many(state: PaceState, now: float, deadline: float, rate: int, n: int, interval: float = INTERVAL,
+                 ) -> tuple[PaceState, tuple[float, ...] | None]:
+    """``n`` turns at once (all or none): the writes of one plan, so that none is refused half-way through."""
+    slots: list[float] = []
+    new = state
+    for _ in range(n):
+        new, slot = reserve(new, now, deadline, rate, interval)
+        if slot is None:
+            return state, None
+        slots.append(slot)
+    return new, tuple(slots)
+
+
+def refund(state: PaceState, slots: tuple[float, ...]) -> PaceState:
+    """Give back turns reserved and not used (a plan that stopped early): they count for nobody."""
+    stamps = list(state.stamps)
+    for slot in slots:
+        if slot in stamps:
+            stamps.remove(slot)
+    return dataclasses.replace(state, stamps=tuple(stamps))
+
+
 def backoff(state: PaceState, now: float, interval: float = INTERVAL) -> tuple[PaceState, bool]:
     """Multiplicative decrease after a 429; True when the share was halved now.
 

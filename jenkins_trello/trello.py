@@ -105,13 +105,41 @@ class Pacer:
         self.max_requests = max_requests
         self.interval = interval
         self._store = store or MemoryStore()
+        self._prepaid = threading.local()
 
     @classmethod
     def shared(cls, rate: int, api_url: str, token: str) -> Pacer:
         """The pacer for ``token`` that this host's processes share (through a file), at ``rate`` per 10 s."""
         return cls(rate, INTERVAL, store=shared_store(api_url, token))
 
+    @contextlib.contextmanager
+    def turns(self, n: int, deadline: float) -> Iterator[None]:
+        """Reserve this thread's next ``n`` turns at once, or raise TrelloError when the last would be too late.
+
+        A plan's writes (a comment, then the archive) either all get a turn
+        before the deadline or none is sent: a webhook refused half-way would be
+        delivered again and write its comment twice. Turns left unused go back.
+        """
+        now = time.monotonic()
+        slots = self._store.update(lambda s: pace.reserve_many(s, now, deadline, self.max_requests, n,
+                                                               self.interval), now) if n > 0 else ()
+        if slots is None:
+            raise TrelloError("pacing", None, "rate limit would delay the writes past the deadline")
+        queue = self._prepaid.slots = list(slots)
+        try:
+            yield
+        finally:
+            self._prepaid.slots = []
+            if queue:
+                self._store.update(lambda s: (pace.refund(s, tuple(queue)), None), time.monotonic())
+
     def acquire(self, deadline: float | None = None) -> None:
+        prepaid = getattr(self._prepaid, "slots", None)
+        if prepaid:
+            wait = prepaid.pop(0) - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            return
         now = time.monotonic()
         latest = now + pace.MAX_AHEAD if deadline is None else min(deadline, now + pace.MAX_AHEAD)
         slot = self._store.update(lambda s: pace.reserve(s, now, latest, self.max_requests, self.interval), now)

@@ -16,7 +16,19 @@ from hypothesis import strategies as st
 from jenkins_trello import pace
 from jenkins_trello.config import ConfigError, TrelloConfig
 from jenkins_trello.emulator.trello import TrelloEmulator
-from jenkins_trello.pace import FLOOR, FileStore, PaceState, backoff, decode, encode, paused, recover, reserve
+from jenkins_trello.pace import (
+    FLOOR,
+    FileStore,
+    PaceState,
+    backoff,
+    decode,
+    encode,
+    paused,
+    recover,
+    refund,
+    reserve,
+    reserve_many,
+)
 from jenkins_trello.trello import Pacer, TrelloError
 
 TOKEN = "tok-" + "7" * 60
@@ -58,6 +70,32 @@ def test_a_turn_after_the_deadline_is_refused_at_once_and_costs_nobody_a_slot():
     assert slot is None and state.stamps == before.stamps
     state, slot = reserve(state, 1.0, 20.0, 3)
     assert slot == pytest.approx(10.2)  # the interval and its margin
+
+
+def test_a_plans_writes_get_their_turns_all_at_once_or_not_at_all_and_unused_ones_go_back():
+    state, _ = reserve(PaceState(), 0.0, 1.0, 3)
+    same, slots = reserve_many(state, 0.0, 5.0, 3, 3)  # the third would be at 10.2
+    assert slots is None and same == state
+    state, slots = reserve_many(state, 0.0, 5.0, 3, 2)
+    assert slots == (0.0, 0.0) and len(state.stamps) == 3
+    state = refund(state, slots[1:])
+    assert len(state.stamps) == 2
+    _, slot = reserve(state, 0.0, 5.0, 3)
+    assert slot == 0.0, "a turn given back is free for the next caller"
+
+
+def test_pacer_turns_refuses_before_any_write_and_the_writes_use_the_turns():
+    p = Pacer(3, 10.0)
+    p.acquire()
+    soon = time.monotonic() + 1
+    with pytest.raises(TrelloError, match="writes past the deadline"):
+        with p.turns(3, soon):
+            pass
+    with p.turns(2, soon):
+        p.acquire(soon)  # the first prepaid turn; the second is not used
+    p.acquire(soon)  # the turn given back
+    with pytest.raises(TrelloError):
+        p.acquire(soon)  # the window holds 3
 
 
 def test_a_pause_holds_every_turn_back():
