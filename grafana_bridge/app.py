@@ -326,32 +326,37 @@ class BridgeApp:
         moved = 0
         with self.locks.hold(key, deadline), self.client.deadline(max(0.1, deadline - time.monotonic())):
             reader = self.reader(route.board)
-            board = reader.get(deadline)
-            existing = board.cards_for(key)
-            want, problems = route_want(counted, existing[0] if existing else None, self.options.ignore_no_data,
-                                        route)
-            for problem in problems:
-                log.warning(json.dumps({"event": "template", "route": route.name, "group": group.name[:200],
-                                        "warning": problem[:300]}))
-            try:
-                want = board_settings(want, route, board, values, policy.people, has_card=bool(existing))
-                list_id = resolve_list(board.lists, route.list) if needs_intake_list(want, existing) else ""
-            except LookupError as exc:
-                raise TrelloError(f"resolve the list of route {route.name}", None, str(exc)) from None
-            reopen = None
-            if needs_reopen_read(want, existing, route.reopen_within):
-                reopen = reopen_candidate(closed_project_cards(self.client.closed_cards(route.board)), key,
-                                          self.clock(), route.reopen_within)
-            if reopen is not None:
-                want = dataclasses.replace(want, again=f"Firing again: card reopened.\n\n{want.comment}")
-            ops, keep = plan(key, lambda _card: want, board, list_id, reopen=reopen)
-            if report is not None:
-                report += describe_ops(ops, board)
-            if dry_run:
-                outcome = Outcome(action=describe(ops), card_id=keep.id if keep else None,
-                                  card_url=keep.url if keep else None, ops=list(ops))
-            else:
-                outcome = apply(self.client, key, ops, keep, lambda: reader.get(deadline))
+            with reader.working():  # until its writes are done, a twin check waits for this webhook's create
+                board = reader.get(deadline)
+                existing = board.cards_for(key)
+                want, problems = route_want(counted, existing[0] if existing else None, self.options.ignore_no_data,
+                                            route)
+                for problem in problems:
+                    log.warning(json.dumps({"event": "template", "route": route.name, "group": group.name[:200],
+                                            "warning": problem[:300]}))
+                try:
+                    want = board_settings(want, route, board, values, policy.people, has_card=bool(existing))
+                    list_id = resolve_list(board.lists, route.list) if needs_intake_list(want, existing) else ""
+                except LookupError as exc:
+                    raise TrelloError(f"resolve the list of route {route.name}", None, str(exc)) from None
+                reopen = None
+                if needs_reopen_read(want, existing, route.reopen_within):
+                    reopen = reopen_candidate(closed_project_cards(self.client.closed_cards(route.board)), key,
+                                              self.clock(), route.reopen_within)
+                if reopen is not None:
+                    want = dataclasses.replace(want, again=f"Firing again: card reopened.\n\n{want.comment}")
+                ops, keep = plan(key, lambda _card: want, board, list_id, reopen=reopen)
+                if report is not None:
+                    report += describe_ops(ops, board)
+                if dry_run:
+                    outcome = Outcome(action=describe(ops), card_id=keep.id if keep else None,
+                                      card_url=keep.url if keep else None, ops=list(ops))
+                else:
+                    # every write gets its turn before the first is sent; the twin check: one read after this
+                    # create, shared with the creates around it
+                    with self.client.pacer.turns(len(ops), deadline):
+                        outcome = apply(self.client, key, ops, keep,
+                                        lambda: reader.get(deadline, after_writes=True))
             if outcome.action in ("created", "reopened") or not want.open:
                 moved = self._close_elsewhere(policy, route, key, not want.open, outcome.card_url, board.name,
                                               deadline, dry_run, report)

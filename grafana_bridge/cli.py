@@ -41,7 +41,7 @@ _TRELLO = ["TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_BOARD", "TRELLO_LIST", "TRE
 _AUTH = ["GRAFANA_BRIDGE_TOKEN", "GRAFANA_BRIDGE_USER", "GRAFANA_BRIDGE_PASSWORD", "GRAFANA_BRIDGE_HMAC_SECRET",
          "GRAFANA_BRIDGE_HMAC_REQUIRE_TIMESTAMP", "GRAFANA_BRIDGE_JENKINS_TOKEN"]
 _JENKINS = ["JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"]
-_LIMITS = ["JENKINS_TRELLO_TIMEOUT", "JENKINS_TRELLO_RETRY_SECONDS"]
+_LIMITS = ["JENKINS_TRELLO_TIMEOUT", "JENKINS_TRELLO_RETRY_SECONDS", "JENKINS_TRELLO_RATE"]
 _CONFIG = ["JENKINS_TRELLO_CONFIG"]
 COMMAND_ENV = {
     "serve": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH", "GRAFANA_BRIDGE_IGNORE_NO_DATA",
@@ -51,6 +51,8 @@ COMMAND_ENV = {
     "doctor": _TRELLO + _AUTH + ["GRAFANA_BRIDGE_NO_AUTH"] + _JENKINS + _LIMITS + _CONFIG,
     "replay": _TRELLO + ["GRAFANA_BRIDGE_IGNORE_NO_DATA"] + _JENKINS + _LIMITS + _CONFIG,
 }
+#: webhook threads: mostly waiting (for a shared read, a pacing turn), so enough for a storm to run at once
+SERVE_THREADS = 128
 #: how long serve waits for Trello at start before it starts anyway (and answers 503 until Trello is back)
 START_CHECK_SECONDS = 5.0
 
@@ -116,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-auth", action="store_true", help="accept webhooks without credentials (trusted networks)")
     s.add_argument("--ignore-no-data", action="store_true",
                    help="treat Grafana legacy no_data as no change instead of alerting")
-    s.add_argument("--threads", type=_threads, default=32, help="worker threads (default 32)")
+    s.add_argument("--threads", type=_threads, default=SERVE_THREADS,
+                   help=f"worker threads (default {SERVE_THREADS}: a storm's webhooks share reads only when "
+                        "they run at once)")
     s.add_argument("--verbose", action="store_true", help="debug logging")
     a = add("archive", "archive cards that have sat in the Done list for more than N days")
     archive.add_arguments(a)

@@ -41,11 +41,12 @@ ENV_HELP = {
     "BUILD_URL": "build URL, if --build-url is not given (Jenkins sets it)",
     "JENKINS_TRELLO_TIMEOUT": "seconds one HTTP request may take (default: 10)",
     "JENKINS_TRELLO_RETRY_SECONDS": "seconds a failing call is retried (default: 30)",
+    "JENKINS_TRELLO_RATE": "Trello requests per 10 s for this host's processes together, 1-100 (default: 90)",
     "JENKINS_TRELLO_CONFIG": "the policy file, if --config is not given (default: none, the environment alone)",
 }
 _TRELLO = ["TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_BOARD", "TRELLO_LIST", "TRELLO_DONE_LIST", "TRELLO_API_URL"]
 _JENKINS = ["JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"]
-_LIMITS = ["JENKINS_TRELLO_TIMEOUT", "JENKINS_TRELLO_RETRY_SECONDS"]
+_LIMITS = ["JENKINS_TRELLO_TIMEOUT", "JENKINS_TRELLO_RETRY_SECONDS", "JENKINS_TRELLO_RATE"]
 _CONFIG = ["JENKINS_TRELLO_CONFIG"]
 COMMAND_ENV = {
     "notify": _TRELLO + _JENKINS + ["JOB_NAME", "BUILD_NUMBER", "BUILD_URL", "BRANCH_NAME"] + _LIMITS + _CONFIG,

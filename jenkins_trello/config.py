@@ -6,7 +6,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .trello import DEFAULT_API_URL, TrelloClient
+from .pace import DEFAULT_RATE, MAX_RATE
+from .trello import DEFAULT_API_URL, Pacer, TrelloClient
 
 _HEX24 = re.compile(r"^[0-9a-fA-F]{24}$")
 _SHORT = re.compile(r"^[A-Za-z0-9]{8}$")
@@ -18,6 +19,14 @@ def board_format_problem(board: str) -> str | None:
         return None
     return (f"TRELLO_BOARD {board[:40]!r} is neither a 24-character board id nor an 8-character short link: "
             "use the part after /b/ in the board's URL")
+
+
+def rate_problem(raw: str) -> str | None:
+    """Why ``raw`` cannot be ``JENKINS_TRELLO_RATE`` (requests per 10 s for this host's processes), or None."""
+    if raw.isdigit() and 1 <= int(raw) <= MAX_RATE:
+        return None
+    return (f"JENKINS_TRELLO_RATE {raw[:20]!r} is not a whole number from 1 to {MAX_RATE}: set the requests per "
+            f"10 s this host may send with the token (Trello allows {MAX_RATE} per token; default {DEFAULT_RATE})")
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
@@ -68,6 +77,8 @@ class TrelloConfig:
     list: str
     done_list: str
     api_url: str
+    #: requests per 10 s that this host's processes may send with the token together (JENKINS_TRELLO_RATE)
+    rate: int = DEFAULT_RATE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TrelloConfig:
@@ -78,6 +89,10 @@ class TrelloConfig:
         problem = board_format_problem(_get(env, "TRELLO_BOARD"))
         if problem:
             raise ConfigError(problem)
+        rate = _get(env, "JENKINS_TRELLO_RATE", str(DEFAULT_RATE))
+        problem = rate_problem(rate)
+        if problem:
+            raise ConfigError(problem)
         return cls(
             key=_get(env, "TRELLO_API_KEY"),
             token=_get(env, "TRELLO_TOKEN"),
@@ -85,14 +100,17 @@ class TrelloConfig:
             list=_get(env, "TRELLO_LIST", "To Do"),
             done_list=_get(env, "TRELLO_DONE_LIST", "Done"),
             api_url=api_url,
+            rate=int(rate),
         )
 
     def client(self, **kwargs: object) -> TrelloClient:
+        """A client paced with every other client of this token on this host, unless ``pacer`` is given."""
+        kwargs.setdefault("pacer", Pacer.shared(self.rate, self.api_url, self.token))
         return TrelloClient(self.key, self.token, self.api_url, **kwargs)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:  # never show the credentials, even in a debugger or traceback
         return (f"TrelloConfig(board={self.board!r}, list={self.list!r}, "
-                f"done_list={self.done_list!r}, api_url={self.api_url!r})")
+                f"done_list={self.done_list!r}, api_url={self.api_url!r}, rate={self.rate})")
 
 
 @dataclass(frozen=True)

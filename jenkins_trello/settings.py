@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from .config import ConfigError, board_format_problem
+from .config import ConfigError, board_format_problem, rate_problem
 from .trello import DEFAULT_API_URL, TrelloClient, TrelloError
 
 T = TypeVar("T")
-__all__ = ["board_format_problem", "checked_board_read", "explain_trello"]
+__all__ = ["board_format_problem", "checked_board_read", "explain_trello", "rate_problem"]
 
 def board_not_visible(board: str) -> str:
     """The one message for a board Trello does not know or does not show to this token."""

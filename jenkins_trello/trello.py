@@ -7,16 +7,19 @@ Why it looks like this:
 * Every request has a timeout and is retried with tenacity on 429, 5xx and
   connection errors, within a bounded time, so a caller (a post step, a webhook
   that must answer within 25 s) never hangs and never gives up too early.
-* A process-wide pacer keeps us under Trello's 100 requests / 10 s per token,
-  so a burst (an alert storm, a 500-card archival) waits instead of collecting
-  429s; a 429 pauses every thread of the process, not just the one that got it.
+* A pacer keeps us under Trello's 100 requests / 10 s per token together with
+  every other process on the host that uses the token (``jenkins_trello.pace``:
+  a shared file, and a rate that halves on a 429 and grows back), so a burst (an
+  alert storm, a 500-card archival) waits instead of collecting 429s; a request
+  whose turn would come too late fails at once, within its retry time.
 * Errors carry the operation and status only, with any secret scrubbed.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
+import json
+import logging
 import random
 import threading
 import time
@@ -26,6 +29,11 @@ from typing import Any
 
 import requests
 import tenacity
+
+from . import pace
+from .pace import DEFAULT_RATE, INTERVAL, FileStore, MemoryStore, shared_store
+
+log = logging.getLogger("jenkins_trello.trello")
 
 DEFAULT_API_URL = "https://api.trello.com/1"
 CARD_FIELDS = "id,name,desc,idList,closed,dateLastActivity,shortUrl,idLabels,idMembers"
@@ -83,38 +91,98 @@ class _Retryable(Exception):
 
 
 class Pacer:
-    """Sliding-window limiter shared by all threads that use one client.
+    """The request budget of one token, shared by every thread that uses it (and, ``shared``, every process).
 
-    ``pause(seconds)`` holds everyone back after a 429, so one rate-limit answer
-    does not turn into a storm of them.
+    ``acquire(deadline)`` waits for this request's turn, or raises TrelloError
+    at once when the turn would come after ``deadline``; ``pause(seconds)``
+    holds everyone back after a 429, so one rate-limit answer does not turn
+    into a storm of them; ``backoff()`` halves the rate after a 429 and it grows
+    back by itself (``jenkins_trello.pace`` holds the rules).
     """
 
-    def __init__(self, max_requests: int = 90, interval: float = 10.0) -> None:
+    def __init__(self, max_requests: int = DEFAULT_RATE, interval: float = INTERVAL, *,
+                 store: MemoryStore | FileStore | None = None) -> None:
         self.max_requests = max_requests
         self.interval = interval
-        self._sent: collections.deque[float] = collections.deque()
-        self._paused_until = 0.0
-        self._lock = threading.Lock()
+        self._store = store or MemoryStore()
+        self._prepaid = threading.local()
+
+    @classmethod
+    def shared(cls, rate: int, api_url: str, token: str) -> Pacer:
+        """The pacer for ``token`` that this host's processes share (through a file), at ``rate`` per 10 s."""
+        return cls(rate, INTERVAL, store=shared_store(api_url, token))
+
+    @contextlib.contextmanager
+    def turns(self, n: int, deadline: float) -> Iterator[None]:
+        """Reserve this thread's next ``n`` turns at once, or raise TrelloError when the last would be too late.
+
+        A plan's writes (a comment, then the archive) either all get a turn
+        before the deadline or none is sent: a webhook refused half-way would be
+        delivered again and write its comment twice. Turns left unused go back.
+        """
+        now = time.monotonic()
+        slots = self._store.update(lambda s: pace.reserve_many(s, now, deadline, self.max_requests, n,
+                                                               self.interval), now) if n > 0 else ()
+        if slots is None:
+            raise TrelloError("pacing", None, "rate limit would delay the writes past the deadline")
+        queue = self._prepaid.slots = list(slots)
+        try:
+            yield
+        finally:
+            self._prepaid.slots = []
+            if queue:
+                self._store.update(lambda s: (pace.refund(s, tuple(queue)), None), time.monotonic())
 
     def acquire(self, deadline: float | None = None) -> None:
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                while self._sent and now - self._sent[0] >= self.interval:
-                    self._sent.popleft()
-                wait = self._paused_until - now
-                if wait <= 0 and len(self._sent) < self.max_requests:
-                    self._sent.append(now)
-                    return
-                if wait <= 0:
-                    wait = self.interval - (now - self._sent[0])
-            if deadline is not None and time.monotonic() + wait > deadline:
-                raise TrelloError("pacing", None, "rate limit would delay the request past its deadline")
-            time.sleep(min(max(wait, 0.005), 1.0))
+        prepaid = getattr(self._prepaid, "slots", None)
+        if prepaid:
+            wait = prepaid.pop(0) - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            return
+        now = time.monotonic()
+        latest = now + pace.MAX_AHEAD if deadline is None else min(deadline, now + pace.MAX_AHEAD)
+        slot = self._store.update(lambda s: pace.reserve(s, now, latest, self.max_requests, self.interval), now)
+        if slot is None:
+            raise TrelloError("pacing", None, "rate limit would delay the request past its deadline")
+        wait = slot - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
 
     def pause(self, seconds: float) -> None:
-        with self._lock:
-            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+        now = time.monotonic()
+        self._store.update(lambda s: (pace.paused(s, now, seconds), None), now)
+
+    def backoff(self) -> int | None:
+        """After a 429: halve the rate (once per half window); the new rate, or None when already halved."""
+        now = time.monotonic()
+
+        def change(state: pace.PaceState) -> tuple[pace.PaceState, int | None]:
+            new, halved = pace.backoff(state, now, self.interval)
+            return new, pace.allowed(new, self.max_requests) if halved else None
+
+        return self._store.update(change, now)
+
+    @property
+    def rate(self) -> int:
+        """Requests per interval allowed now (the stated rate, or less after 429s)."""
+        now = time.monotonic()
+        return self._store.update(lambda s: (s, pace.allowed(pace.recover(s, now, self.interval),
+                                                             self.max_requests)), now)
+
+
+#: Trello's 429 bodies name the limit that refused: ``{"error": "API_TOKEN_LIMIT_EXCEEDED", ...}``.
+LIMIT_NAMES = {"API_TOKEN_LIMIT_EXCEEDED": "token", "API_KEY_LIMIT_EXCEEDED": "key",
+               "MEMBER_LIMIT_EXCEEDED": "member", "API_TOKEN_DB_LIMIT_EXCEEDED": "token database time"}
+
+
+def which_limit(resp: requests.Response) -> str:
+    """The limit a 429 names (``token``, ``key``, ...), or ``unknown`` when its body does not say."""
+    try:
+        error = resp.json().get("error") if resp.content else None
+    except (ValueError, AttributeError):
+        error = None
+    return LIMIT_NAMES.get(str(error), "unknown")
 
 
 @dataclass
@@ -241,6 +309,8 @@ class TrelloClient:
         budget = self.retry_seconds
         if deadline is not None:
             budget = min(budget, max(0.0, deadline - time.monotonic()))
+        # the pacer may hold this call until the caller's deadline, else no longer than its retry time
+        pace_by = deadline if deadline is not None else time.monotonic() + budget
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -256,7 +326,7 @@ class TrelloClient:
             reraise=True,
         )
         try:
-            return retrying(self._once, method, path, op, params, json, deadline)
+            return retrying(self._once, method, path, op, params, json, deadline, pace_by)
         except _Retryable as exc:
             self.stats.bump("failures")
             raise exc.error from None
@@ -265,8 +335,8 @@ class TrelloClient:
             raise
 
     def _once(self, method: str, path: str, op: str, params: Mapping[str, Any] | None,
-              body: Mapping[str, Any] | None, deadline: float | None) -> Any:
-        self.pacer.acquire(deadline)
+              body: Mapping[str, Any] | None, deadline: float | None, pace_by: float) -> Any:
+        self.pacer.acquire(pace_by)
         timeout = self.timeout
         if deadline is not None:
             remaining = deadline - time.monotonic()
@@ -307,6 +377,7 @@ class TrelloClient:
             self.stats.bump("rate_limited")
             pause = self._retry_after(resp.headers)
             self.pacer.pause(pause)
+            self._slow_down(which_limit(resp))
             raise _Retryable(TrelloError(op, status, detail or "rate limited"), wait=pause)
         if status >= 500:
             raise _Retryable(TrelloError(op, status, detail))
@@ -315,6 +386,14 @@ class TrelloClient:
         if status == 404:
             raise TrelloNotFound(op, status, detail)
         raise TrelloError(op, status, detail)
+
+    def _slow_down(self, limit: str) -> None:
+        """A 429: halve the shared rate (once per half window) and say which of Trello's limits refused."""
+        rate = self.pacer.backoff()
+        if rate is not None:
+            log.info(json.dumps({"event": "trello rate limited", "limit": limit, "rate": rate,
+                                 "note": f"slowed down to {rate} requests per {self.pacer.interval:g} s; "
+                                         "back up by a tenth per quiet window"}))
 
     def _mind_headers(self, headers: Mapping[str, str]) -> None:
         """Slow down before Trello says no: when the token's window is nearly spent, wait it out."""

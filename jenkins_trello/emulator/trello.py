@@ -215,6 +215,11 @@ class _Action:
         }
 
 
+#: Trello: "If the amount of 429 errors per API key exceeds 200, Trello will return 429 for the remainder of
+#: the API key requests for the remainder of the 10s window" (developer.atlassian.com, rate limits).
+REFUSALS_BEFORE_LOCKOUT = 200
+
+
 class _Window:
     """Sliding-window request counter (a deque of monotonic timestamps)."""
 
@@ -337,6 +342,7 @@ class TrelloEmulator(BaseEmulator):
         self._labels: dict[str, dict[str, Any]] = {}
         self._token_windows: dict[str, _Window] = collections.defaultdict(_Window)
         self._key_windows: dict[str, _Window] = collections.defaultdict(_Window)
+        self._refused_windows: dict[str, _Window] = collections.defaultdict(_Window)
         #: (method, path) of every request that carried key/token in its URL.
         self.secrets_in_url: list[tuple[str, str]] = []
         #: how many 429 answers the rate limiter gave.
@@ -402,6 +408,7 @@ class TrelloEmulator(BaseEmulator):
         with self._rl_lock:
             self._token_windows.clear()
             self._key_windows.clear()
+            self._refused_windows.clear()
             self.rate_limited = 0
         self.secrets_in_url.clear()
 
@@ -1217,12 +1224,19 @@ class TrelloEmulator(BaseEmulator):
             t_used = tw.prune(now, self.interval)
             k_used = kw.prune(now, self.interval)
             if self.rate_limit:
-                if t_used >= self.token_limit:
+                refused = self._refused_windows[key]
+                refused.prune(now, self.interval)
+                error = None
+                if len(refused.stamps) >= REFUSALS_BEFORE_LOCKOUT:
+                    error = "API_KEY_LIMIT_EXCEEDED"  # "429 for the remainder of the API key requests" (window)
+                elif t_used >= self.token_limit:
+                    error = "API_TOKEN_LIMIT_EXCEEDED"
+                elif k_used >= self.key_limit:
+                    error = "API_KEY_LIMIT_EXCEEDED"
+                if error:
                     self.rate_limited += 1
-                    return "API_TOKEN_LIMIT_EXCEEDED"
-                if k_used >= self.key_limit:
-                    self.rate_limited += 1
-                    return "API_KEY_LIMIT_EXCEEDED"
+                    refused.add(now)
+                    return error
             tw.add(now)
             kw.add(now)
         return None
