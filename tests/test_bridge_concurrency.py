@@ -158,6 +158,22 @@ def test_two_replicas_inside_a_storm_still_catch_every_twin(t):
     groups = 40
     replicas = [serve(bridge_app(t, client=t.client(10.0, pacer=Pacer(10**6, 10.0))), threads=SERVE_THREADS)
                 for _ in range(2)]
+    # the race made certain (a loaded machine may otherwise serialise the replicas): each replica's first board
+    # read waits until the other's has started too, so both find no card for the groups of their first rounds
+    both_reading = threading.Barrier(2, timeout=10)
+
+    def first_read_waits(read):
+        first = [True]
+
+        def wrapped(board: str):
+            if first[0]:
+                first[0] = False
+                both_reading.wait()
+            return read(board)
+        return wrapped
+
+    for r in replicas:
+        r.app._read_board = first_read_waits(r.app._read_board)
     try:
         payloads = [am_payload(f"Twin{i:02d}", [am_alert(f"Twin{i:02d}", instance="x")]) for i in range(groups)]
         jobs = [(r, p) for p in payloads for r in replicas]
