@@ -89,6 +89,9 @@ TIMEOUT, RETRY_SECONDS = 0.3, 1.5
 MAX_ATTEMPTS = 12  # a retried post step / redelivery; faults are cleared after half of them
 
 
+SEQ = itertools.count(1)  # orders post steps and build completions
+
+
 class ModelFailure(AssertionError):
     pass
 
@@ -124,6 +127,8 @@ class MBuild:
     posted: bool = False  # a post step finished with exit 0 (or lost: see ``lost``)
     lost: bool = False
     shows_result: bool = False  # Jenkins already shows its (failing) result while it is still building
+    posted_at: int = 0  # the model's event counter when its post step ran / it completed
+    finished_at: int = 0
 
 
 @dataclass
@@ -155,6 +160,14 @@ class MJob:
                 break
             n += 1
         return n
+
+    def streak_unseen(self, after: int, unstable: str) -> bool:
+        """The failing streak that reaches ``after`` was completed by a build that finished after the newest
+        build's post step ran: no post step saw it (the notifier reads the builds Jenkins lists then)."""
+        fails = frozenset({"FAILURE"}) if unstable == "ignore" else FAILING
+        done = sorted(self.counted(), key=lambda b: b.number, reverse=True)
+        streak = list(itertools.takewhile(lambda b: b.result in fails, done))[:after]
+        return bool(streak) and any(b.finished_at > streak[0].posted_at for b in streak[1:])
 
     def running_newer(self) -> bool:
         """A build newer than the last completed one is still running (reconcile leaves the job to it)."""
@@ -284,7 +297,7 @@ def _lifecycle(rng: random.Random, boards: list[str], kind: str) -> dict[str, An
     route: dict[str, Any] = {"board": rng.choice(boards), "list": rng.choice(("To Do", "To Do", "Doing"))}
     fix = rng.choice(("archive", "comment", "move", "move"))
     route["on_fix" if kind == "jenkins" else "on_resolve"] = {"move": "Fixed"} if fix == "move" else fix
-    route["reopen_within"] = rng.choice((0, 0, "2h", "12h", "1d", "3d"))
+    route["reopen_within"] = rng.choice((0, "2h", "12h", "1d", "3d"))  # the clock steps 1-30 h at a time
     labels = rng.choice(([], [], ["red"], [MISSING_LABELS[0 if kind == "jenkins" else 1]],
                          [MISSING_LABELS[0 if kind == "jenkins" else 1], "green"]))
     if labels:
@@ -742,10 +755,12 @@ class Model:
             if after_reconcile and stale:
                 # reconcile closes a card on a board the route left once the route's board has one, or the job
                 # passes or is gone; a fixed card it leaves alone
+                # (a passing job with a newer build still running is left to that build's post step)
                 last = job.last_counted()
-                still = job.exists and (job.running_newer() or last is None or last.result != "SUCCESS")
-                self.check(not has and still, f"job {job.name}: card left on a board its route left after "
-                                              f"reconcile: {self._names(stale)}")
+                failing = last is None or last.result != "SUCCESS"
+                self.check(job.exists and (not has and failing or not failing and job.running_newer()),
+                           f"job {job.name}: card left on a board its route left after reconcile: "
+                           f"{self._names(stale)}")
             if has == truth:
                 self.excuses.pop(key, None)
                 continue
@@ -757,7 +772,9 @@ class Model:
                 self.check(not after_reconcile or exempt, f"job {job.name}: card left open after reconcile although "
                                                           f"its newest counted build passed (or the job is gone)")
                 continue
-            why = self.excuses.get(key, set()) & {"archived", "lost", "moved", "held"}
+            if job.streak_unseen(route.after_failures, route.unstable):
+                continue  # after_failures: the streak grew by a build that completed late, which no post step saw
+            why = self.excuses.get(key, set()) & {"archived", "lost", "moved"}
             self.check(why, f"job {job.name} is failing (#{job.last_counted().number}) but has no open card on its "
                             f"route's board, and no person, archive run, lost post step or route move explains it")
         for g in self.groups:
@@ -873,11 +890,6 @@ class Model:
             self.check(len(self._trello_requests()) == 0, f"{job.name} #{b.number} {b.result}: a {verdict} verdict "
                                                           f"made {len(self._trello_requests())} Trello requests")
             self.stats[{"hold": "after_failures_holds", "alone": "left_alone"}.get(verdict, "noops")] += 1
-        if verdict == "hold":
-            # the streak this post step saw was short; a build that completes late may lengthen it unseen
-            self.excuses.setdefault(key, set()).add("held")
-        elif verdict in ("failing", "passing"):
-            self.excuses.get(key, set()).discard("held")
         if home is not None and route is not None:
             k = (key, home)
             how = "update"
@@ -890,7 +902,7 @@ class Model:
                     self._check_budget(f"{label} {job.name} #{b.number}", how, route, missing, jenkins_side=True)
             elif verdict == "passing":
                 self._expect_fixed(k, route.on_fix.action, route.on_fix.list)
-        b.posted = True
+        b.posted, b.posted_at = True, next(SEQ)
         self.log(f"{label} {job.name} #{b.number} {b.result} -> {verdict} (attempts {attempts}): "
                  f"{out.strip()[:100]}")
 
@@ -913,7 +925,7 @@ class Model:
                 self.excuses.setdefault(job_key(job.name), set()).add("lost")
                 self.log(f"post step of {job.name} #{b.number} skipped (lost notification)")
         self.jenkins.finish_build(job.name, b.number, b.result)
-        b.building = False
+        b.building, b.finished_at = False, next(SEQ)
         self.stats["builds"] += 1
         self.log(f"finish {job.name} #{b.number} {b.result}")
 
@@ -944,7 +956,7 @@ class Model:
             self._check_failure_report(f"post {job.name} #{b.number} with Trello down", code, err)
             b.lost = True
             self.excuses.setdefault(job_key(job.name), set()).add("lost")
-        b.posted = True
+        b.posted, b.posted_at = True, next(SEQ)
         self.log(f"post {job.name} #{b.number} {b.result} with Trello down -> exit {code} ({verdict})")
 
     def step_concurrent_posts(self) -> None:
@@ -985,7 +997,7 @@ class Model:
             if errors[i] is not None:  # that post step failed: run it again
                 self.cli_until_ok(["notify", "--result", b.result, "--job", job.name, "--build", str(b.number)],
                                   f"retried concurrent post {job.name} #{b.number}")
-            b.posted = True
+            b.posted, b.posted_at = True, next(SEQ)
         self.check(all(v in ("failing", "hold") for v in verdicts), f"model: unexpected verdicts {verdicts}")
         if not had and "failing" in verdicts:
             cards = self.board_cards().get(k, [])
@@ -1467,7 +1479,7 @@ class Model:
                     if not b.posted:
                         self._post(job, b, "final post")
                     self.jenkins.finish_build(job.name, b.number, b.result)
-                    b.building = False
+                    b.building, b.finished_at = False, next(SEQ)
         self.step_reconcile()
         self.check_board()
         self.check_truth(after_reconcile=True)

@@ -26,10 +26,26 @@ SEEDS = [int(s) for s in os.environ.get("MODEL_SEED", "").split(",") if s.strip(
 STEPS = int(os.environ.get("MODEL_STEPS", "700"))
 
 
+#: what the policy lives of a run must have exercised, summed over its policy-file seeds
+POLICY_EVENTS = ("policy_runs", "on_fix_move", "fixed_cards_back", "reopens", "after_failures_holds",
+                 "route_moves", "route_move_cleanups", "left_alone", "label_creates", "budgets_checked")
+
+
 def _check(stats: dict, steps: int) -> None:
     assert stats["builds"] > 0 and stats["alert"] > 0 and stats["reconciles"] > 0 and stats["archive"] > 0
     if steps >= 500:  # the run exercised what it claims to
         assert stats["faults_injected"] > 20 and stats["human"] > 0 and stats["concurrent_posts"] > 0
+        if stats["policy_file"]:
+            assert stats["policy_runs"] > 100 and stats["route_moves"] > 0 and stats["budgets_checked"] > 20
+
+
+def _check_policy_lives(runs: list[dict], steps: int) -> None:
+    """Across the run's policy-file seeds, every policy feature happened (and kept the board true)."""
+    policy = [s for s in runs if s["policy_file"]]
+    assert policy, "no seed ran with a policy file"
+    if steps >= 500:
+        missing = [e for e in POLICY_EVENTS if sum(s.get(e, 0) for s in policy) == 0]
+        assert not missing, f"policy seeds never exercised {missing}"
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +60,30 @@ def ci_runs() -> dict[int, subprocess.Popen]:
             proc.wait()
 
 
-if not SEEDS:  # CI: fixed seeds, one process each
+@pytest.fixture(scope="module")
+def ci_results(ci_runs: dict[int, subprocess.Popen]) -> dict[int, tuple[int, str, str]]:
+    out = {}
+    for seed, proc in ci_runs.items():
+        stdout, stderr = proc.communicate(timeout=300)
+        out[seed] = (proc.returncode, stdout, stderr)
+    return out
+
+
+if not SEEDS:  # CI: fixed seeds, one process each (33 % 4 == 1: the environment-only set-up)
 
     @pytest.mark.parametrize("seed", CI_SEEDS)
-    def test_board_stays_true(ci_runs: dict[int, subprocess.Popen], seed: int) -> None:
-        out, err = ci_runs[seed].communicate(timeout=300)
-        assert ci_runs[seed].returncode == 0, f"model run failed:\n{err}\n{out}"
+    def test_board_stays_true(ci_results: dict[int, tuple[int, str, str]], seed: int) -> None:
+        code, out, err = ci_results[seed]
+        assert code == 0, f"model run failed:\n{err}\n{out}"
         stats = json.loads(out.strip().splitlines()[-1])
         print(stats)
         _check(stats, STEPS)
+
+    def test_policy_lives_exercised(ci_results: dict[int, tuple[int, str, str]]) -> None:
+        runs = [json.loads(out.strip().splitlines()[-1]) for code, out, _err in ci_results.values() if code == 0]
+        assert len(runs) == len(CI_SEEDS), "a model run failed (see its own test)"
+        assert any(not s["policy_file"] for s in runs), "no CI seed covers the environment-only set-up"
+        _check_policy_lives(runs, STEPS)
 
 else:  # a developer's seeds (MODEL_SEED=7,8 MODEL_STEPS=20000), in this process
 
