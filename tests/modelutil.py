@@ -22,6 +22,18 @@ The model keeps two views and checks both after every step:
   a card, or a fix the notifier by design does not see (success after success,
   a late build) — and that last kind must be gone after every ``reconcile``.
 
+Three seeds in four (``uses_policy_file``) also live under a random policy file
+(``random_policy``: 2-3 boards, Jenkins and alert routes with their lifecycle
+settings, archive sweeps), written to a file and read by the real loader; a
+``policy_change`` step moves one route to another board mid-life. ``expect`` is
+then keyed by (subject, board): the model picks a subject's route with the
+product's pure, separately tested ``jenkins_trello.routes`` and models what the
+route's settings do (after_failures, unstable, on_fix / on_resolve, reopen
+windows, labels, moved-route cleanup) on its own, and the request budget of
+each fault-free event is counted on the wire (one extra read for a reopen, one
+write per missing label, once per board). The rest keep the environment-only
+set-up. ``jenkins_trello.notify`` reads the model's clock for reopen windows.
+
 Every failure is retried the way the senders do (a post step that exited 1 is
 run again, a webhook answered 503 is delivered again) and checked to be
 reported properly: exit 1 with one ``error:`` line and no traceback, or HTTP

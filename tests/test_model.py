@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.modelutil import run_model
+from tests.modelutil import (
+    BOARD_NAMES,
+    JOBS,
+    group_label_views,
+    make_groups,
+    policy_of,
+    random_policy,
+    run_model,
+    uses_policy_file,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CI_SEEDS = (11, 22, 33)
@@ -46,6 +56,32 @@ def _check_policy_lives(runs: list[dict], steps: int) -> None:
     if steps >= 500:
         missing = [e for e in POLICY_EVENTS if sum(s.get(e, 0) for s in policy) == 0]
         assert not missing, f"policy seeds never exercised {missing}"
+
+
+def test_random_policies_load_and_cover_the_settings() -> None:
+    """random_policy's files pass the real loader, keep each group on one route, and together use every setting."""
+    from jenkins_trello.routes import alert_route, jenkins_route
+
+    boards = [f"{i:024x}" for i in range(1, len(BOARD_NAMES) + 1)]
+    groups = make_groups()
+    seen: set[str] = set()
+    for seed in range(60):
+        doc = random_policy(random.Random(seed), boards[:2 + seed % 2], groups)
+        policy = policy_of(doc)
+        assert len(policy.archive) == 2 and set(policy.boards()) <= set(boards)
+        for g in groups:
+            assert len({getattr(alert_route(policy, v, g.source, ""), "name", None)
+                        for v in group_label_views(g)}) == 1
+        homes = [jenkins_route(policy, j, None, "FAILURE") for j in JOBS]
+        seen |= {"unrouted" for r in homes if r is None} | {"skip" for r in homes if r is not None and r.skip}
+        for r in policy.jenkins + policy.alerts:
+            seen |= {f"fix:{r.on_fix.action}", f"after:{r.after_failures}", f"unstable:{r.unstable}"}
+            seen |= {"reopen"} if r.reopen_within else set()
+            seen |= {"label"} if r.labels else set()
+            seen |= {"matcher" + m.op for m in r.matchers}
+    assert {"unrouted", "skip", "fix:archive", "fix:comment", "fix:move", "after:1", "after:2", "after:3",
+            "unstable:ignore", "reopen", "label", "matcher=", "matcher!=", "matcher=~", "matcher!~"} <= seen
+    assert [uses_policy_file(s) for s in CI_SEEDS] == [True, True, False]
 
 
 @pytest.fixture(scope="module")
