@@ -442,7 +442,6 @@ class Model:
             for colour in BOARD_COLOURS if self.file else ():
                 trello.add_label(board, "", colour)
         self.board = next(iter(self.boards))  # the default board
-        self.lists = self.boards[self.board]
         self.list_name = {lid: n for lists in self.boards.values() for n, lid in lists.items()}
         self.board_of_list = {lid: b for b, lists in self.boards.items() for lid in lists.values()}
         self.env = {
