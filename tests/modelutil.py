@@ -767,8 +767,7 @@ class Model:
                 # reconcile closes a card on a board the route left once the route's board has one, or the job
                 # passes or is gone; a fixed card it leaves alone
                 # (a passing job with a newer build still running is left to that build's post step)
-                last = job.last_counted()
-                failing = last is None or last.result != "SUCCESS"
+                failing = not self._passed(job)
                 self.check(job.exists and (not has and failing or not failing and job.running_newer()),
                            f"job {job.name}: card left on a board its route left after reconcile: "
                            f"{self._names(stale)}")
@@ -1042,6 +1041,12 @@ class Model:
         job.exists = False
         self.log(f"job {job.name} deleted")
 
+    def _passed(self, job: MJob) -> bool:
+        """The newest counted build passed, as the job's route counts it (UNSTABLE with ``unstable: ignore``)."""
+        last, route = job.last_counted(), self.job_routes[job.name]
+        ignore = route is not None and not route.skip and route.unstable == "ignore"
+        return last is not None and (last.result == "SUCCESS" or ignore and last.result == "UNSTABLE")
+
     def step_reconcile(self) -> None:
         """Reconcile on every board the policy names: a passing or deleted job's cards go (whatever on_fix says:
         it is the net under lost notifications), a card on a board the job's route left goes once the route's
@@ -1052,11 +1057,11 @@ class Model:
             if not k[0].startswith("job:") or exp.state in FIXED or k[1] not in named:
                 continue
             job = next(j for j in self.jobs.values() if job_key(j.name) == k[0])
-            last = job.last_counted()
+            passed = self._passed(job)
             # a build newer than the last completed one still running: its post step decides, not reconcile
-            if not job.exists or (last is not None and last.result == "SUCCESS" and not job.running_newer()):
+            if not job.exists or (passed and not job.running_newer()):
                 to_archive.append(k)
-            elif last is None or last.result != "SUCCESS":
+            elif not passed:
                 home = self.job_home(job.name)
                 if home is not None and home != k[1] and self._open(k[0], home):
                     moved.append(k)
