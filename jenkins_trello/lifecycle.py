@@ -932,20 +932,23 @@ def last_counted(builds: Sequence[Build]) -> Build | None:
     return max(done, key=lambda b: b.number) if done else None
 
 
-def reconcile_verdict(builds: Sequence[Build] | None) -> Verdict:
+def reconcile_verdict(builds: Sequence[Build] | None, unstable: str = "failing") -> Verdict:
     """What reconcile does with a job's open card; ``builds`` None means the job no longer exists.
 
     ``gone`` and ``passing`` archive the card; ``running`` and ``failing`` keep
     it. A build newer than the last completed one that is still running has
     written (or will write) its own result to the board, so an older success
     must not archive the card: that would leave a failing job without one.
+    ``unstable="ignore"`` (the job's route): an UNSTABLE last build passes, as
+    its post step would have said.
     """
     if builds is None:
         return Verdict("gone", "job no longer exists")
     last = last_counted(builds)
-    if last is None or last.result != "SUCCESS":
+    if last is None or counted_result(last.result, unstable) != "SUCCESS":
         return Verdict("failing", "duplicate cards", build=last)
     running = [b.number for b in builds if b.building and b.number > last.number]
     if running:
         return Verdict("running", f"build #{max(running)} still running: card kept for its post step", build=last)
-    return Verdict("passing", f"last completed build #{last.number} passed", build=last)
+    note = " (UNSTABLE, which its route ignores)" if last.result == "UNSTABLE" else ""
+    return Verdict("passing", f"last completed build #{last.number} passed{note}", build=last)

@@ -410,11 +410,11 @@ def reconcile(cfg: TrelloConfig, client: TrelloClient, reader: JenkinsReader, *,
         except JenkinsError as exc:
             report.errors.append(str(exc))
             continue
-        verdict = reconcile_verdict(builds)
+        route = jenkins_route(policy, job, None, reconcile_routing_result(builds)) if builds is not None else None
+        verdict = reconcile_verdict(builds, route.unstable if acts(route) and route is not None else "failing")
         if verdict.kind == "running":
             report.lines.append(f"{job}: {verdict.reason}")
             continue
-        route = jenkins_route(policy, job, None, reconcile_routing_result(builds)) if builds is not None else None
         home = views.get(route.board) if acts(route) and route is not None else None
         for name in unique:
             board = views[name]

@@ -224,3 +224,12 @@ def test_reconcile_verdict():
     assert v.kind == "passing" and v.build.number == 3
     v = reconcile_verdict([Build(4, None, True), Build(3, "SUCCESS", False)])
     assert v.kind == "running" and "#4" in v.reason
+
+
+def test_reconcile_verdict_under_unstable_ignore():
+    unstable_last = [Build(3, "UNSTABLE", False), Build(2, "FAILURE", False)]
+    assert reconcile_verdict(unstable_last).kind == "failing"
+    v = reconcile_verdict(unstable_last, unstable="ignore")
+    assert v.kind == "passing" and v.build.number == 3 and "ignores" in v.reason
+    assert reconcile_verdict([Build(3, "FAILURE", False)], unstable="ignore").kind == "failing"
+    assert reconcile_verdict(unstable_last + [Build(4, None, True)], unstable="ignore").kind == "running"

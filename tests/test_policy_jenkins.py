@@ -413,3 +413,24 @@ def test_check_config_compiles_templates_as_rendering_does(world):
         compile_template("a\n{{ x }\n")
     assert (message, line) == (raised.value.detail, raised.value.lineno) and line == 2
     assert template_problem("{{ link('a', url) }} {{ job | upper }}") is None
+
+
+def test_reconcile_counts_unstable_as_a_success_on_an_unstable_ignore_route(world):
+    """Found by the model-based test: a lost post step of an UNSTABLE build under ``unstable: ignore`` left the
+    card for ever, because reconcile judged the job by the raw result."""
+    world.policy([{"id": "team", "match": {"job": "team/**"}, "unstable": "ignore"}])
+    world.build("team/app", "FAILURE")
+    [card] = world.cards(world.team, "team/app")
+    number = world.jenkins.start_build("team/app")
+    world.jenkins.finish_build("team/app", number, "UNSTABLE")  # its post step was lost
+    code, out, err = world.run("reconcile")
+    assert code == 0 and "passed" in out, err
+    assert world.cards(world.team, "team/app") == []
+    assert world.trello.get_card(card["id"])["closed"]
+    # on a route that counts UNSTABLE as failing, the card stays
+    world.policy([{"id": "team", "match": {"job": "team/**"}}])
+    world.build("team/app", "FAILURE")
+    number = world.jenkins.start_build("team/app")
+    world.jenkins.finish_build("team/app", number, "UNSTABLE")
+    code, out, err = world.run("reconcile")
+    assert code == 0 and len(world.cards(world.team, "team/app")) == 1, out + err
