@@ -71,6 +71,7 @@ from grafana_bridge import archive as bridge_archive
 from grafana_bridge.app import BridgeApp, Options
 from grafana_bridge.auth import AuthConfig
 from grafana_bridge.cli import reload_policy
+from grafana_bridge.jenkins_hook import JenkinsAccess
 from grafana_bridge.payloads import decode_state
 from jenkins_trello import cli
 from jenkins_trello import notify as notify_module
@@ -85,6 +86,8 @@ from jenkins_trello.policy import Policy, Route, load_policy, policy_from_env
 from jenkins_trello.routes import alert_route, jenkins_route
 from jenkins_trello.trello import Pacer, TrelloClient, TrelloError
 
+from .jenkinsplugin import plugin_payload
+
 FIXTURES = Path(__file__).parent / "fixtures"
 UTC = timezone.utc
 
@@ -92,6 +95,8 @@ KEY = "modelkey" + "5" * 24
 TOKEN = "modeltoken" + "6" * 54
 JUSER, JTOKEN = "ci-bot", "model-jenkins-token-77"
 BEARER = "model-bridge-bearer-88"
+JHOOK = "model-jenkins-hook-99"  # the Notification plugin's ?token=
+WEBHOOK_SHARE = 0.6  # of finished, unreported builds: reported by the Notification plugin instead of a post step
 
 JOBS = ("team/app", "org/repo/feature%2Fx", "lib")
 FAILING = frozenset({"FAILURE", "UNSTABLE"})
@@ -485,8 +490,10 @@ class Model:
                             pacer=Pacer(max_requests=10_000, interval=1.0))
 
     def _bridge_app(self) -> BridgeApp:
-        return BridgeApp(self.cfg, AuthConfig(token=BEARER), Options(), client=self._client(),
-                         clock=lambda: self.now.timestamp(), policy=self.policy)
+        return BridgeApp(self.cfg, AuthConfig(token=BEARER, jenkins_token=JHOOK), Options(), client=self._client(),
+                         clock=lambda: self.now.timestamp(), policy=self.policy,
+                         jenkins=JenkinsAccess(self.jenkins.url, JUSER, JTOKEN, timeout=TIMEOUT,
+                                               retry_seconds=RETRY_SECONDS))
 
     # ------------------------------------------------------------------ the policy and routes
 
@@ -606,10 +613,11 @@ class Model:
         self.fail(f"{what}: still failing after {MAX_ATTEMPTS} attempts with faults cleared")
         raise AssertionError  # unreachable
 
-    def deliver(self, payload: dict[str, Any], app: BridgeApp | None = None) -> tuple[int, dict[str, Any]]:
+    def deliver(self, payload: dict[str, Any], app: BridgeApp | None = None, path: str = "/alerts",
+                query: str = "") -> tuple[int, dict[str, Any]]:
         body = json.dumps(payload).encode()
         environ = {
-            "REQUEST_METHOD": "POST", "PATH_INFO": "/alerts", "SCRIPT_NAME": "", "QUERY_STRING": "",
+            "REQUEST_METHOD": "POST", "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": query,
             "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "SERVER_NAME": "model",
             "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.version": (1, 0), "wsgi.url_scheme": "http",
             "wsgi.input": io.BytesIO(body), "wsgi.errors": io.StringIO(), "wsgi.multithread": True,
@@ -623,9 +631,10 @@ class Model:
         data = b"".join((app or self.apps[0])(environ, start_response))
         return got["status"], {**json.loads(data.decode()), "_headers": got["headers"]}
 
-    def deliver_until_ok(self, payload: dict[str, Any], what: str, app: BridgeApp | None = None) -> dict[str, Any]:
+    def deliver_until_ok(self, payload: dict[str, Any], what: str, app: BridgeApp | None = None,
+                         path: str = "/alerts", query: str = "") -> dict[str, Any]:
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            status, answer = self.deliver(payload, app)
+            status, answer = self.deliver(payload, app, path, query)
             if status == 200:
                 self.check(answer.get("status") == "ok", f"{what}: 200 without status ok: {answer}")
                 self.last_attempts = attempt
@@ -889,15 +898,39 @@ class Model:
                                                                 f"{[(r.method, r.path) for r in log]}")
         self.stats["budgets_checked"] += 1
 
-    def _post(self, job: MJob, b: MBuild, label: str) -> None:
-        self._show_result(job, b)
+    def _webhook(self, job: MJob, b: MBuild, what: str) -> tuple[str, int]:
+        """The build reported as the Notification plugin does, after it finished: COMPLETED to one replica
+        (redelivered on 503), sometimes FINALIZED after it, which must cost no request at all."""
+        app = self.rng.choice(self.apps)
+        query = f"token={JHOOK}"
+        answer = self.deliver_until_ok(plugin_payload(job.name, b.number, "COMPLETED", b.result, self.jenkins.url),
+                                       what, app, "/jenkins", query)
+        attempts = self.last_attempts
+        self.stats["webhook_builds"] += 1
+        if self.rng.random() < 0.5:
+            before = (len(self._trello_requests()), len(self.jenkins.request_log))
+            status, again = self.deliver(plugin_payload(job.name, b.number, "FINALIZED", b.result,
+                                                        self.jenkins.url), app, "/jenkins", query)
+            after = (len(self._trello_requests()), len(self.jenkins.request_log))
+            self.check(status == 200 and again.get("writes") == 0 and after == before,
+                       f"{what}: FINALIZED after COMPLETED on the same bridge: HTTP {status}, {again}, "
+                       f"requests {before} -> {after}")
+            self.stats["webhook_finalized"] += 1
+        return json.dumps({k: answer.get(k) for k in ("action", "reason", "card")}), attempts
+
+    def _post(self, job: MJob, b: MBuild, label: str, webhook: bool = False) -> None:
+        if not webhook:
+            self._show_result(job, b)
         route, home, verdict = self._route_verdict(job, b)
         key = job_key(job.name)
         missing = self._missing_labels(route, home) if home is not None and route is not None else 0
         self._mark_log()
-        out, attempts = self.cli_until_ok(["notify", "--result", self.rng.choice((b.result, b.result.lower())),
-                                           "--job", job.name, "--build", str(b.number)], f"{label} {job.name} "
-                                                                                          f"#{b.number}")
+        what = f"{label} {job.name} #{b.number}"
+        if webhook:
+            out, attempts = self._webhook(job, b, what)
+        else:
+            out, attempts = self.cli_until_ok(["notify", "--result", self.rng.choice((b.result, b.result.lower())),
+                                               "--job", job.name, "--build", str(b.number)], what)
         if self.file:
             self.stats["policy_runs"] += 1
         if verdict in ("noop", "hold", "alone"):
@@ -931,6 +964,14 @@ class Model:
         if picked is None:
             return self.step_start_build()
         job, b = picked
+        if not b.posted and self.rng.random() < WEBHOOK_SHARE:
+            # the job reports through the Notification plugin: the build finishes, then the webhook reports it
+            self.jenkins.finish_build(job.name, b.number, b.result)
+            b.building, b.finished_at = False, next(SEQ)
+            self.stats["builds"] += 1
+            self.log(f"finish {job.name} #{b.number} {b.result}")
+            self._post(job, b, "webhook", webhook=True)
+            return
         if not b.posted:
             if self.rng.random() < 0.85:
                 self._post(job, b, "post")
@@ -947,7 +988,11 @@ class Model:
         picked = self._pick_build(lambda b: b.posted and not b.lost)
         if picked is None:
             return self.step_post()
-        self._post(*picked, "retried post")
+        job, b = picked
+        if not b.building and self.rng.random() < 0.4:
+            # the same build reported again by the Notification plugin (a job moved to the webhook, a redelivery)
+            return self._post(job, b, "webhook again", webhook=True)
+        self._post(job, b, "retried post")
 
     def step_trello_down_post(self) -> None:
         """Trello answers 503 to everything for the whole post step: exit 1, board untouched, notification lost."""

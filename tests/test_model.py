@@ -45,6 +45,8 @@ def _check(stats: dict, steps: int) -> None:
     assert stats["builds"] > 0 and stats["alert"] > 0 and stats["reconciles"] > 0 and stats["archive"] > 0
     if steps >= 500:  # the run exercised what it claims to
         assert stats["faults_injected"] > 20 and stats["human"] > 0 and stats["concurrent_posts"] > 0
+        # builds also report through the Notification plugin's webhook (POST /jenkins), FINALIZED included
+        assert stats["webhook_builds"] > 10 and stats["webhook_finalized"] > 0
         if stats["policy_file"]:
             assert stats["policy_runs"] > 100 and stats["route_moves"] > 0 and stats["budgets_checked"] > 20
 
