@@ -19,7 +19,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from jenkins_trello.cards import Board, Card, alert_key, closed_project_cards, job_key, resolve_list, snapshot_board
@@ -53,7 +53,7 @@ from jenkins_trello.trello import TrelloClient, TrelloError
 
 from . import deliveries, render
 from .auth import AuthConfig, check, check_query_token
-from .jenkins_events import EventError, parse_event
+from .jenkins_events import BuildEvent, EventError, parse_event
 from .jenkins_hook import NO_JENKINS, Applied, JenkinsAccess, NoJenkins, deliver
 from .metrics import CONTENT_TYPE, Metrics, NoMetrics
 from .payloads import (
@@ -81,6 +81,7 @@ LARGE_BODY_SLOTS = 4
 QUEUED_KEY = "grafana_bridge.queued"
 
 log = logging.getLogger("grafana_bridge")
+T = TypeVar("T")
 
 StartResponse = Callable[..., Any]
 
@@ -537,30 +538,43 @@ class BridgeApp:
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
             "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
-    def _alerts(self, environ: Mapping[str, Any], started: float, ctx: dict[str, Any]
-                ) -> tuple[int, Any, dict[str, str]]:
-        deadline = started + ANSWER_SECONDS
+    def _take_in(self, environ: Mapping[str, Any], deadline: float, source: str, event: str,
+                 decode: Callable[[], T]) -> tuple[T | None, tuple[int, Any, dict[str, str]] | None]:
+        """Read and decode one webhook within its deadline: (the decoded value, None) or (None, the 4xx/503 answer).
+
+        The same limits for every endpoint: a request that waited its whole
+        answer budget for a thread, or a large body with no large-body slot
+        free, is a 503 (deliver again); a bad body a 4xx with its reason.
+        """
         try:
-            sender = _sender(environ)
             if time.monotonic() >= deadline:
-                raise Timeout("the webhook waited its whole answer budget for a worker thread")
+                raise Timeout("the request waited its whole answer budget for a worker thread")
             large = _content_length(environ) > LARGE_BODY
             if large and not self._large.acquire(timeout=max(0.0, deadline - 1.0 - time.monotonic())):
                 raise Timeout("too many large webhooks at once")
             try:
-                group = self._decode(environ, sender, deadline)
+                return decode(), None
             finally:
                 if large:
                     self._large.release()
         except Reject as rej:
-            self.metrics.webhook("unknown", f"rejected_{rej.status}")
-            log.info(json.dumps({"event": "webhook", "status": rej.status, "reason": rej.reason[:200]}))
+            self.metrics.webhook(source, f"rejected_{rej.status}")
+            log.info(json.dumps({"event": event, "status": rej.status, "reason": rej.reason[:200]}))
             headers = {"WWW-Authenticate": 'Bearer realm="grafana-bridge"'} if rej.status == 401 else {}
-            return rej.status, {"error": rej.reason}, headers
+            return None, (rej.status, {"error": rej.reason}, headers)
         except Timeout as exc:
-            self.metrics.webhook("unknown", "busy")
-            log.warning(json.dumps({"event": "webhook", "status": 503, "error": str(exc)}))
-            return 503, {"error": f"bridge busy, deliver again: {exc}"}, {"Retry-After": "10"}
+            self.metrics.webhook(source, "busy")
+            log.warning(json.dumps({"event": event, "status": 503, "error": str(exc)}))
+            return None, (503, {"error": f"bridge busy, deliver again: {exc}"}, {"Retry-After": "10"})
+
+    def _alerts(self, environ: Mapping[str, Any], started: float, ctx: dict[str, Any]
+                ) -> tuple[int, Any, dict[str, str]]:
+        deadline = started + ANSWER_SECONDS
+        group, refused = self._take_in(environ, deadline, "unknown", "webhook",
+                                       lambda: self._decode(environ, _sender(environ), deadline))
+        if refused is not None:
+            return refused
+        assert group is not None
         ctx.update(source=group.source, group=group.name[:200], sender=group.sender)
         try:
             summary = self.handle(group, deadline)
@@ -588,30 +602,17 @@ class BridgeApp:
         may hold the token.
         """
         deadline = started + ANSWER_SECONDS
-        try:
-            if time.monotonic() >= deadline:
-                raise Timeout("the event waited its whole answer budget for a worker thread")
-            large = _content_length(environ) > LARGE_BODY
-            if large and not self._large.acquire(timeout=max(0.0, deadline - 1.0 - time.monotonic())):
-                raise Timeout("too many large webhooks at once")
+
+        def decode() -> BuildEvent:
             try:
-                doc = self._document(environ, query_token=True)
-            finally:
-                if large:
-                    self._large.release()
-            try:
-                event = parse_event(doc)
+                return parse_event(self._document(environ, query_token=True))
             except EventError as exc:
                 raise Reject(422, str(exc)) from None
-        except Reject as rej:
-            self.metrics.webhook("jenkins", f"rejected_{rej.status}")
-            log.info(json.dumps({"event": "jenkins", "status": rej.status, "reason": rej.reason[:200]}))
-            headers = {"WWW-Authenticate": 'Bearer realm="grafana-bridge"'} if rej.status == 401 else {}
-            return rej.status, {"error": rej.reason}, headers
-        except Timeout as exc:
-            self.metrics.webhook("jenkins", "busy")
-            log.warning(json.dumps({"event": "jenkins", "status": 503, "error": str(exc)}))
-            return 503, {"error": f"bridge busy, deliver again: {exc}"}, {"Retry-After": "10"}
+
+        event, refused = self._take_in(environ, deadline, "jenkins", "jenkins", decode)
+        if refused is not None:
+            return refused
+        assert event is not None
         label = f"{event.job} #{event.number}"
         ctx.update(source="jenkins", group=label[:200])
         policy = self.policy  # one policy for the whole event, whatever a reload does meanwhile
