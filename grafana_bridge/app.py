@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import threading
 import time
 import traceback
@@ -49,7 +50,7 @@ from jenkins_trello.policy import Policy, Route, policy_from_env
 from jenkins_trello.routes import alert_route
 from jenkins_trello.templates import render_or_default
 from jenkins_trello.text import clean_text, md_link
-from jenkins_trello.trello import TrelloClient, TrelloError
+from jenkins_trello.trello import PacingRefused, TrelloClient, TrelloError
 
 from . import deliveries, render
 from .auth import AuthConfig, check, check_query_token
@@ -583,7 +584,7 @@ class BridgeApp:
             log.warning(json.dumps({"event": "webhook", "status": 503, "source": group.source,
                                     "group": group.name[:200], "error": self.scrub(str(exc))[:300]}))
             return 503, {"error": f"Trello unavailable, deliver again: {self.scrub(str(exc))[:300]}"}, {
-                "Retry-After": "10"}
+                "Retry-After": retry_after(exc)}
         self.metrics.webhook(group.source, summary["action"])
         log.info(json.dumps({"event": "webhook", "status": 200, "source": group.source, "group": group.name[:200],
                              **({"sender": group.sender} if group.sender else {}),
@@ -629,7 +630,7 @@ class BridgeApp:
                                  "trello_unavailable" if what.startswith("Trello") else "jenkins_unavailable")
             log.warning(json.dumps({"event": "jenkins", "status": 503, "job": label[:200], "phase": event.phase,
                                     "error": f"{what}: {reason}"}))
-            return 503, {"error": f"{what}, deliver again: {reason}"}, {"Retry-After": "10"}
+            return 503, {"error": f"{what}, deliver again: {reason}"}, {"Retry-After": retry_after(exc)}
         self.metrics.webhook("jenkins", summary["action"])
         log.info(json.dumps({"event": "jenkins", "status": 200, "job": label[:200], "phase": event.phase,
                              "result": event.status, "action": summary["action"], "reason": summary["reason"],
@@ -642,6 +643,18 @@ _ROUTES = {"/alerts": ("POST",), "/jenkins": ("POST",), "/healthz": ("GET", "HEA
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
             413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error",
             503: "Service Unavailable"}
+
+
+def retry_after(exc: BaseException) -> str:
+    """``Retry-After`` for a 503 (pure): when pacing refused the writes, about when their turns come, else 10 s.
+
+    A webhook that comes back then waits up to half its answer budget for the
+    turns, so the token's share stays busy to the end of a storm instead of
+    idling while every refused sender sits out a fixed pause.
+    """
+    if isinstance(exc, PacingRefused):
+        return str(min(120, max(1, math.ceil(exc.ready_in - ANSWER_SECONDS / 2))))
+    return "10"
 
 
 def load_json(body: bytes, what: str = "alert payload") -> Any:

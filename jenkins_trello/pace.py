@@ -124,6 +124,17 @@ def reserve_many(state: PaceState, now: float, deadline: float, rate: int, n: in
     return new, tuple(slots)
 
 
+def ready_in(state: PaceState, now: float, rate: int, n: int, interval: float = INTERVAL) -> float:
+    """Seconds until ``n`` more turns would all have come, as things stand (pure; reserves nothing).
+
+    What a refused caller is told: a sender that honours ``Retry-After`` then
+    comes back when its turns can be had, not after a fixed pause that leaves
+    the token idle at the end of a storm.
+    """
+    _state, slots = reserve_many(state, now, now + MAX_AHEAD, rate, max(1, n), interval)
+    return (slots[-1] - now) if slots else MAX_AHEAD
+
+
 def refund(state: PaceState, slots: tuple[float, ...]) -> PaceState:
     """Give back turns reserved and not used (a plan that stopped early): they count for nobody."""
     stamps = list(state.stamps)

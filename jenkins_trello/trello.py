@@ -75,6 +75,18 @@ class TrelloError(Exception):
         super().__init__(f"{msg}: {detail}" if detail else msg)
 
 
+class PacingRefused(TrelloError):
+    """This process's share of the token has no turn for the request before its deadline (nothing was sent).
+
+    ``ready_in`` is how many seconds until the turns it needed would have come,
+    so that the bridge can tell its sender when to deliver again.
+    """
+
+    def __init__(self, detail: str, ready_in: float) -> None:
+        super().__init__("pacing", None, detail)
+        self.ready_in = ready_in
+
+
 class TrelloAuthError(TrelloError):
     """401/403: retrying cannot help; the credentials or their permissions are wrong."""
 
@@ -124,7 +136,7 @@ class Pacer:
         slots = self._store.update(lambda s: pace.reserve_many(s, now, deadline, self.max_requests, n,
                                                                self.interval), now) if n > 0 else ()
         if slots is None:
-            raise TrelloError("pacing", None, "rate limit would delay the writes past the deadline")
+            raise PacingRefused("rate limit would delay the writes past the deadline", self._ready_in(now, n))
         queue = self._prepaid.slots = list(slots)
         try:
             yield
@@ -144,10 +156,13 @@ class Pacer:
         latest = now + pace.MAX_AHEAD if deadline is None else min(deadline, now + pace.MAX_AHEAD)
         slot = self._store.update(lambda s: pace.reserve(s, now, latest, self.max_requests, self.interval), now)
         if slot is None:
-            raise TrelloError("pacing", None, "rate limit would delay the request past its deadline")
+            raise PacingRefused("rate limit would delay the request past its deadline", self._ready_in(now, 1))
         wait = slot - time.monotonic()
         if wait > 0:
             time.sleep(wait)
+
+    def _ready_in(self, now: float, n: int) -> float:
+        return self._store.update(lambda s: (s, pace.ready_in(s, now, self.max_requests, n, self.interval)), now)
 
     def pause(self, seconds: float) -> None:
         now = time.monotonic()

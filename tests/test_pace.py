@@ -244,3 +244,21 @@ def test_notify_style_call_waits_its_turn_within_its_retry_time_then_fails_with_
         client.board_cards("b1")
     assert time.monotonic() - t0 < 0.4, "refused at once: its turn would come after its retry time"
     assert "past its deadline" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_refusal_says_when_the_turns_would_come_and_the_bridge_tells_the_sender():
+    from grafana_bridge.app import ANSWER_SECONDS, retry_after
+    from jenkins_trello.trello import PacingRefused, TrelloError
+
+    pacer = Pacer(10, 10.0)
+    now = time.monotonic()
+    for _ in range(10):
+        pacer.acquire(now + 60)  # the window is full now: the next turns come about 10 s on
+    with pytest.raises(PacingRefused) as refused:
+        with pacer.turns(3, time.monotonic() + 1.0):
+            pass
+    assert 9.0 < refused.value.ready_in < 11.0
+    assert retry_after(refused.value) == "1"  # coming back at once, it waits for the turns within its budget
+    assert retry_after(PacingRefused("x", 60.0)) == str(int(60 - ANSWER_SECONDS / 2))
+    assert retry_after(PacingRefused("x", 10_000.0)) == "120"
+    assert retry_after(TrelloError("get", 503)) == "10"
